@@ -1,0 +1,246 @@
+"""Project-wide API behaviour: the error envelope, JSON in and out, and bearer-token guards.
+
+Resources use this module's `Api` and `Blueprint` instead of flask-smorest's,
+so every endpoint shares one error shape, one JSON parser and one way of
+declaring (and documenting) who may call it.
+"""
+
+import json
+from decimal import Decimal
+from functools import wraps
+from http import HTTPStatus
+
+import flask_smorest
+import marshmallow as ma
+from flask.json.provider import DefaultJSONProvider
+from flask_jwt_extended import current_user, get_jwt, get_jwt_header
+from flask_jwt_extended import verify_jwt_in_request
+from flask_jwt_extended.exceptions import FreshTokenRequired
+from flask_smorest import abort
+from webargs import core
+from webargs.flaskparser import FlaskParser, is_json_request
+
+BEARER_SCHEME = "bearerAuth"
+
+AUTH_ERROR_CODES = (
+    "authorization_required",
+    "invalid_token",
+    "token_expired",
+    "token_revoked",
+    "user_not_found",
+    "fresh_token_required",
+    "invalid_credentials",
+    "forbidden",
+)
+
+
+class ErrorSchema(ma.Schema):
+    """The envelope of every error response."""
+
+    code = ma.fields.Integer(
+        required=True, metadata={"description": "HTTP status code", "example": 404}
+    )
+    status = ma.fields.String(
+        required=True,
+        metadata={"description": "HTTP reason phrase", "example": "Not Found"},
+    )
+    message = ma.fields.String(
+        required=True,
+        metadata={"description": "What went wrong", "example": "Store not found."},
+    )
+    errors = ma.fields.Dict(
+        metadata={
+            "description": "On 422: messages keyed by location, then field.",
+            "example": {"json": {"price": ["Must be greater than or equal to 0."]}},
+        }
+    )
+    error = ma.fields.String(
+        metadata={
+            "description": "On auth failures: a code a client can branch on.",
+            "enum": list(AUTH_ERROR_CODES),
+        }
+    )
+
+
+def error_payload(code: int, message: str | None = None, **extra) -> dict:
+    status = HTTPStatus(code)
+    return {
+        "code": code,
+        "status": status.phrase,
+        "message": message or f"{status.description}.",
+        **extra,
+    }
+
+
+def auth_headers(code: int) -> dict:
+    # RFC 6750: a 401 tells the client which scheme to use.
+    return {"WWW-Authenticate": "Bearer"} if code == 401 else {}
+
+
+class Api(flask_smorest.Api):
+    ERROR_SCHEMA = ErrorSchema
+
+    def init_app(self, app, *, spec_kwargs=None):
+        super().init_app(app, spec_kwargs=spec_kwargs)
+        self.spec.components.security_scheme(
+            BEARER_SCHEME,
+            {
+                "type": "http",
+                "scheme": "bearer",
+                "bearerFormat": "JWT",
+                "description": "The `access_token` from `POST /login` "
+                "(`POST /refresh` takes the `refresh_token`).",
+            },
+        )
+
+    def handle_http_exception(self, error):
+        """Every HTTP error, raised or unexpected, in the one envelope.
+
+        flask-smorest leaves `message` out when `abort` got none (unknown
+        URLs, wrong methods); clients always get one here. Unexpected
+        exceptions arrive as a bare 500 whose detail Flask has already logged.
+        """
+        data = getattr(error, "data", None) or {}
+        payload = error_payload(
+            error.code,
+            data.get("message") or error.description,
+        )
+        errors = data.get("errors") or data.get("messages")
+        if errors:
+            payload["errors"] = errors
+        if data.get("error"):
+            payload["error"] = data["error"]
+        # Keep what werkzeug adds, such as `Allow` on a 405.
+        headers = {
+            key: value
+            for key, value in error.get_headers()
+            if key.lower() != "content-type"
+        }
+        headers.update(auth_headers(error.code))
+        headers.update(data.get("headers") or {})
+        return payload, error.code, headers
+
+
+def _reject_constant(name: str):
+    raise ValueError(f"{name} is not valid JSON")
+
+
+class Parser(FlaskParser):
+    """Reads JSON bodies exactly: decimals stay decimals, and NaN or Infinity is refused."""
+
+    def _raw_load_json(self, req):
+        body = req.get_data(cache=True)
+        if not is_json_request(req):
+            if body:
+                abort(
+                    415,
+                    message="Send the request body as JSON "
+                    "with 'Content-Type: application/json'.",
+                )
+            return core.missing
+        if not body:
+            return core.missing
+        try:
+            return json.loads(
+                body.decode("utf-8"),
+                parse_float=Decimal,
+                parse_constant=_reject_constant,
+            )
+        except (ValueError, RecursionError):
+            abort(
+                400,
+                message="The request body is not valid JSON.",
+                errors={"json": ["Invalid JSON body."]},
+            )
+
+    def handle_error(self, error, req, schema, *, error_status_code, error_headers):
+        abort(
+            error_status_code or self.DEFAULT_VALIDATION_STATUS,
+            exc=error,
+            message="The request is invalid: see 'errors' for each field.",
+            messages=error.messages,
+            headers=error_headers,
+        )
+
+
+class JSONProvider(DefaultJSONProvider):
+    """Prices leave as JSON numbers, never strings."""
+
+    @staticmethod
+    def default(o):
+        # A price has at most 10 significant digits, so the float's shortest
+        # representation is exactly the stored decimal.
+        if isinstance(o, Decimal):
+            return float(o)
+        return DefaultJSONProvider.default(o)
+
+
+class Blueprint(flask_smorest.Blueprint):
+    ARGUMENTS_PARSER = Parser()
+
+    def arguments(self, schema, *, location="json", **kwargs):
+        decorator = super().arguments(schema, location=location, **kwargs)
+        if location != "json":
+            return decorator
+
+        def document_body_errors(func):
+            func = decorator(func)
+            func = self.alt_response(
+                400, schema=ErrorSchema, description="The body is not valid JSON."
+            )(func)
+            return self.alt_response(
+                415,
+                schema=ErrorSchema,
+                description="The body was sent with a content type other than JSON.",
+            )(func)
+
+        return document_body_errors
+
+    def alt_response(self, status_code, response=None, **kwargs):
+        if response is None and int(status_code) >= 400:
+            kwargs.setdefault("schema", ErrorSchema)
+        return super().alt_response(status_code, response, **kwargs)
+
+    def auth_required(self, *, fresh=False, refresh=False, admin=False):
+        """Guard a view with a bearer token, and document that guard.
+
+        It must be the outermost decorator: a missing or bad token is answered
+        401 before the body or the path is looked at. The user is loaded from
+        the database on every request (see app.py), so a deleted user's token
+        fails with `user_not_found` even where a fresh token is required, and
+        a demotion takes effect at once.
+        """
+
+        def decorator(func):
+            @wraps(func)
+            def guarded(*args, **kwargs):
+                verify_jwt_in_request(refresh=refresh)
+                if fresh and not get_jwt()["fresh"]:
+                    raise FreshTokenRequired(
+                        "Fresh token required.", get_jwt_header(), get_jwt()
+                    )
+                if admin and not current_user.is_admin:
+                    abort(403, message="Admin rights required.", error="forbidden")
+                return func(*args, **kwargs)
+
+            token = "refresh" if refresh else ("fresh access" if fresh else "access")
+            codes = ["authorization_required", "invalid_token", "token_expired"]
+            codes += ["token_revoked", "user_not_found"]
+            if fresh:
+                codes.append("fresh_token_required")
+            guarded = self.doc(security=[{BEARER_SCHEME: []}])(guarded)
+            guarded = self.alt_response(
+                401,
+                description=f"No valid {token} token. `error` is one of: "
+                + ", ".join(f"`{code}`" for code in codes)
+                + ".",
+            )(guarded)
+            if admin:
+                guarded = self.alt_response(
+                    403,
+                    description="The token is valid, but its user is not an "
+                    "admin (`error`: `forbidden`).",
+                )(guarded)
+            return guarded
+
+        return decorator

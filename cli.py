@@ -1,0 +1,60 @@
+"""Command-line tasks: `flask users create-admin` and `flask tokens prune`."""
+
+from datetime import datetime, timezone
+
+import click
+from flask.cli import AppGroup
+from marshmallow import ValidationError
+
+from blocklist import get_blocklist
+from db import db
+from models import UserModel
+from schemas import UserSchema
+
+users_cli = AppGroup("users", help="Manage user accounts.")
+tokens_cli = AppGroup("tokens", help="Manage issued tokens.")
+
+
+@users_cli.command("create-admin")
+@click.argument("username")
+@click.option(
+    "--password",
+    help="Password to set. Prompted for (hidden) when a new user is created "
+    "without it; an existing user keeps theirs unless it is given.",
+)
+def create_admin(username: str, password: str | None) -> None:
+    """Create USERNAME as an admin, or make an existing user an admin."""
+    user = UserModel.find_by_username(username.strip())
+    if user is None and password is None:
+        password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
+    if user is None or password is not None:
+        fields = {"username": user.username if user else username, "password": password}
+        try:
+            fields = UserSchema().load(fields)
+        except ValidationError as error:
+            for field, messages in error.messages.items():
+                click.echo(f"{field}: {' '.join(messages)}", err=True)
+            raise click.exceptions.Exit(2) from None
+    if user is None:
+        user = UserModel(username=fields["username"])
+        db.session.add(user)
+        action = "Created admin"
+    else:
+        action = "Granted admin rights to"
+    if password is not None:
+        user.set_password(fields["password"])
+    user.is_admin = True
+    db.session.commit()
+    click.echo(f"{action} {user.username!r} (id {user.id}).")
+
+
+@tokens_cli.command("prune")
+def prune_tokens() -> None:
+    """Delete blocklist entries whose tokens have expired anyway."""
+    removed = get_blocklist().prune(datetime.now(timezone.utc))
+    click.echo(f"Pruned {removed} expired blocklist entries.")
+
+
+def init_app(app) -> None:
+    app.cli.add_command(users_cli)
+    app.cli.add_command(tokens_cli)

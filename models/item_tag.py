@@ -1,0 +1,20 @@
+"""The many-to-many link between items and tags; one row per pair, never two."""
+
+from sqlalchemy import Column, ForeignKey, Table
+
+from db import db
+
+items_tags = Table(
+    "items_tags",
+    db.metadata,
+    Column(
+        "item_id", ForeignKey("items.id", ondelete="CASCADE"), primary_key=True
+    ),
+    # Indexed on its own: the primary key only serves lookups by item first.
+    Column(
+        "tag_id",
+        ForeignKey("tags.id", ondelete="CASCADE"),
+        primary_key=True,
+        index=True,
+    ),
+)

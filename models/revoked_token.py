@@ -1,0 +1,17 @@
+"""Revoked JWTs (logout, refresh rotation), shared by every worker and kept across restarts."""
+
+from datetime import datetime
+
+from sqlalchemy import DateTime, String
+from sqlalchemy.orm import Mapped, mapped_column
+
+from db import db
+
+
+class RevokedTokenModel(db.Model):
+    __tablename__ = "revoked_tokens"
+
+    jti: Mapped[str] = mapped_column(String(36), primary_key=True)
+    # Once the token itself has expired its entry is useless: `flask tokens
+    # prune` deletes entries past this instant.
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)

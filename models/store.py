@@ -1,0 +1,28 @@
+"""Stores: the root of the catalogue; deleting one deletes its items and tags."""
+
+from sqlalchemy import String
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from db import db
+
+
+class StoreModel(db.Model):
+    __tablename__ = "stores"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(80), unique=True)
+
+    # passive_deletes: the database's ON DELETE CASCADE removes children and
+    # their links in one statement instead of the ORM loading them first.
+    items: Mapped[list["ItemModel"]] = relationship(  # noqa: F821
+        back_populates="store",
+        cascade="all, delete-orphan",
+        passive_deletes=True,
+        order_by="ItemModel.id",
+    )
+    tags: Mapped[list["TagModel"]] = relationship(  # noqa: F821
+        back_populates="store",
+        cascade="all, delete-orphan",
+        passive_deletes=True,
+        order_by="TagModel.id",
+    )

@@ -1,0 +1,26 @@
+"""Tags: labels defined per store and linked to that store's items."""
+
+from sqlalchemy import ForeignKey, String, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from db import db
+from models.item_tag import items_tags
+
+
+class TagModel(db.Model):
+    __tablename__ = "tags"
+    __table_args__ = (UniqueConstraint("store_id", "name"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(80))
+    store_id: Mapped[int] = mapped_column(
+        ForeignKey("stores.id", ondelete="CASCADE"), index=True
+    )
+
+    store: Mapped["StoreModel"] = relationship(back_populates="tags")  # noqa: F821
+    items: Mapped[list["ItemModel"]] = relationship(  # noqa: F821
+        secondary=items_tags,
+        back_populates="tags",
+        passive_deletes=True,
+        order_by="ItemModel.id",
+    )

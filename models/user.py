@@ -1,0 +1,54 @@
+"""Users: accounts that log in for tokens; admins may delete anything."""
+
+from functools import cache
+
+from passlib.context import CryptContext
+from sqlalchemy import Index, String, false, func, select
+from sqlalchemy.orm import Mapped, mapped_column
+
+from db import db
+
+pwd_context = CryptContext(schemes=["pbkdf2_sha256"], deprecated="auto")
+
+
+@cache
+def _dummy_hash() -> str:
+    return pwd_context.hash("not-a-real-password")
+
+
+class UserModel(db.Model):
+    __tablename__ = "users"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    username: Mapped[str] = mapped_column(String(80))
+    password_hash: Mapped[str] = mapped_column(String(255))
+    is_admin: Mapped[bool] = mapped_column(default=False, server_default=false())
+
+    def set_password(self, password: str) -> None:
+        self.password_hash = pwd_context.hash(password)
+
+    def check_password(self, password: str) -> bool:
+        return pwd_context.verify(password, self.password_hash)
+
+    @classmethod
+    def find_by_username(cls, username: str) -> "UserModel | None":
+        return db.session.scalar(
+            select(cls).where(func.lower(cls.username) == username.lower())
+        )
+
+    @classmethod
+    def authenticate(cls, username: str, password: str) -> "UserModel | None":
+        """The user whose credentials these are, or None.
+
+        An unknown username costs the same hashing work as a wrong password,
+        so response times do not reveal which usernames exist.
+        """
+        user = cls.find_by_username(username)
+        if user is None:
+            pwd_context.verify(password, _dummy_hash())
+            return None
+        return user if user.check_password(password) else None
+
+
+# Usernames keep the case they were registered with, but are unique and matched
+# without regard to it.
+Index("uq_users_username_lower", func.lower(UserModel.username), unique=True)

@@ -1,0 +1,68 @@
+"""What every resource shares: lookups that 404 and writes that map constraint violations."""
+
+from flask import url_for
+from flask_smorest import abort
+from sqlalchemy.exc import IntegrityError
+
+from db import db
+
+# SQLSTATE classes (PostgreSQL) and extended result codes (SQLite) of the
+# violations a client can cause.
+_UNIQUE = {"23505", "SQLITE_CONSTRAINT_UNIQUE", "SQLITE_CONSTRAINT_PRIMARYKEY"}
+_FOREIGN_KEY = {"23503", "SQLITE_CONSTRAINT_FOREIGNKEY"}
+
+
+def get_or_404(model, ident: int, message: str):
+    instance = db.session.get(model, ident)
+    if instance is None:
+        abort(404, message=message)
+    return instance
+
+
+def _violation(error: IntegrityError) -> str | None:
+    original = error.orig
+    code = getattr(original, "sqlstate", None) or getattr(
+        original, "sqlite_errorname", None
+    )
+    if code in _UNIQUE:
+        return "unique"
+    if code in _FOREIGN_KEY:
+        return "foreign_key"
+    return None
+
+
+def commit_or_abort(*, conflict: str, missing_parent: dict | None = None) -> None:
+    """Commit the session, or roll it back and answer what the client got wrong.
+
+    A unique constraint answers 409 with `conflict`; a foreign key that points
+    nowhere answers 422 with `missing_parent` as the `errors`. Anything else
+    is a server fault and propagates (a 500 whose detail goes to the log).
+    """
+    try:
+        db.session.commit()
+    except IntegrityError as error:
+        db.session.rollback()
+        violation = _violation(error)
+        if violation == "unique":
+            abort(409, message=conflict)
+        if violation == "foreign_key" and missing_parent is not None:
+            abort(422, message="The request is invalid.", errors=missing_parent)
+        raise
+
+
+def delete_and_commit(instance) -> None:
+    db.session.delete(instance)
+    db.session.commit()
+
+
+def location(endpoint: str, **values) -> dict:
+    """The `Location` header of a 201, pointing at the created resource."""
+    return {"Location": url_for(endpoint, **values)}
+
+
+LOCATION_HEADER = {
+    "Location": {
+        "description": "Path of the created resource.",
+        "schema": {"type": "string"},
+    }
+}

@@ -1,0 +1,99 @@
+"""Items: list, create (fresh token), read, update and (admins) delete."""
+
+from flask.views import MethodView
+from sqlalchemy import select
+from sqlalchemy.orm import joinedload, selectinload
+
+from api import Blueprint
+from db import db
+from models import ItemModel
+from resources.common import LOCATION_HEADER, commit_or_abort, delete_and_commit
+from resources.common import get_or_404, location
+from schemas import ItemSchema, ItemUpdateSchema, MessageSchema
+
+blp = Blueprint("items", __name__, description="Items, each in one store.")
+
+ITEM_TAKEN = "An item with that name already exists in this store."
+
+
+def get_item_or_404(item_id: int) -> ItemModel:
+    return get_or_404(ItemModel, item_id, "Item not found.")
+
+
+@blp.route("/item")
+class ItemList(MethodView):
+    @blp.auth_required()
+    @blp.response(200, ItemSchema(many=True))
+    def get(self):
+        """List items
+
+        Every item with its store and tags, ordered by id.
+        """
+        query = (
+            select(ItemModel)
+            .options(joinedload(ItemModel.store), selectinload(ItemModel.tags))
+            .order_by(ItemModel.id)
+        )
+        return db.session.scalars(query).all()
+
+    @blp.auth_required(fresh=True)
+    @blp.arguments(
+        ItemSchema,
+        example={"name": "Chair", "price": 17.99, "store_id": 1},
+    )
+    @blp.response(201, ItemSchema, headers=LOCATION_HEADER)
+    @blp.alt_response(409, description=ITEM_TAKEN)
+    def post(self, item_data):
+        """Create an item (fresh token)
+
+        Needs a fresh access token, straight from `POST /login`. An unknown
+        `store_id` is a 422 with `errors.json.store_id`.
+        """
+        item = ItemModel(**item_data)
+        db.session.add(item)
+        commit_or_abort(
+            conflict=ITEM_TAKEN,
+            missing_parent={"json": {"store_id": ["Store not found."]}},
+        )
+        return item, 201, location("items.ItemView", item_id=item.id)
+
+
+@blp.route("/item/<int:item_id>")
+class ItemView(MethodView):
+    @blp.auth_required()
+    @blp.response(200, ItemSchema)
+    @blp.alt_response(404, description="Item not found.")
+    def get(self, item_id):
+        """Get an item
+
+        The item with its store and tags.
+        """
+        return get_item_or_404(item_id)
+
+    @blp.auth_required()
+    @blp.arguments(ItemUpdateSchema, example={"price": 19.5})
+    @blp.response(200, ItemSchema)
+    @blp.alt_response(404, description="Item not found. PUT never creates.")
+    @blp.alt_response(409, description=ITEM_TAKEN)
+    def put(self, item_data, item_id):
+        """Update an item
+
+        Changes any of `name`, `price` and `description` (at least one).
+        An item cannot move to another store: `store_id` in the body is a 422.
+        """
+        item = get_item_or_404(item_id)
+        for field, value in item_data.items():
+            setattr(item, field, value)
+        commit_or_abort(conflict=ITEM_TAKEN)
+        return item
+
+    @blp.auth_required(admin=True)
+    @blp.response(200, MessageSchema, example={"message": "Item deleted."})
+    @blp.alt_response(404, description="Item not found.")
+    def delete(self, item_id):
+        """Delete an item (admin)
+
+        Also removes its links to tags.
+        """
+        delete_and_commit(get_item_or_404(item_id))
+        return {"message": "Item deleted."}

@@ -1,0 +1,146 @@
+"""Tags: per-store labels, and the links between tags and items."""
+
+from flask.views import MethodView
+from flask_smorest import abort
+from sqlalchemy import exists, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import selectinload
+
+from api import Blueprint
+from db import db
+from models import TagModel, items_tags
+from resources.common import LOCATION_HEADER, commit_or_abort, delete_and_commit
+from resources.common import get_or_404, location
+from resources.items import get_item_or_404
+from resources.stores import get_store_or_404
+from schemas import MessageSchema, PlainTagSchema, TagSchema, TagUnlinkSchema
+
+blp = Blueprint("tags", __name__, description="Tags of a store, linked to its items.")
+
+TAG_TAKEN = "A tag with that name already exists in this store."
+
+
+def get_tag_or_404(tag_id: int) -> TagModel:
+    return get_or_404(TagModel, tag_id, "Tag not found.")
+
+
+@blp.route("/store/<int:store_id>/tag")
+class TagsInStore(MethodView):
+    @blp.auth_required()
+    @blp.response(200, TagSchema(many=True))
+    @blp.alt_response(404, description="Store not found.")
+    def get(self, store_id):
+        """List a store's tags
+
+        Each tag with its store and items, ordered by id.
+        """
+        store = get_store_or_404(store_id)
+        query = (
+            select(TagModel)
+            .where(TagModel.store_id == store.id)
+            .options(selectinload(TagModel.items))
+            .order_by(TagModel.id)
+        )
+        return db.session.scalars(query).all()
+
+    @blp.auth_required()
+    @blp.arguments(PlainTagSchema, example={"name": "furniture"})
+    @blp.response(201, TagSchema, headers=LOCATION_HEADER)
+    @blp.alt_response(404, description="Store not found.")
+    @blp.alt_response(409, description=TAG_TAKEN)
+    def post(self, tag_data, store_id):
+        """Create a tag in a store
+
+        Tag names are unique within their store.
+        """
+        tag = TagModel(**tag_data, store=get_store_or_404(store_id))
+        db.session.add(tag)
+        commit_or_abort(conflict=TAG_TAKEN)
+        return tag, 201, location("tags.TagView", tag_id=tag.id)
+
+
+@blp.route("/tag/<int:tag_id>")
+class TagView(MethodView):
+    @blp.auth_required()
+    @blp.response(200, TagSchema)
+    @blp.alt_response(404, description="Tag not found.")
+    def get(self, tag_id):
+        """Get a tag
+
+        The tag with its store and the items it is linked to.
+        """
+        return get_tag_or_404(tag_id)
+
+    @blp.auth_required(admin=True)
+    @blp.response(200, MessageSchema, example={"message": "Tag deleted."})
+    @blp.alt_response(404, description="Tag not found.")
+    @blp.alt_response(409, description="The tag is still linked to an item.")
+    def delete(self, tag_id):
+        """Delete a tag (admin)
+
+        Only a tag linked to no item can be deleted: unlink it first.
+        """
+        tag = get_tag_or_404(tag_id)
+        if db.session.scalar(select(exists().where(items_tags.c.tag_id == tag.id))):
+            abort(409, message="The tag is linked to items; unlink them first.")
+        delete_and_commit(tag)
+        return {"message": "Tag deleted."}
+
+
+@blp.route("/item/<int:item_id>/tag/<int:tag_id>")
+class LinkTagToItem(MethodView):
+    @blp.auth_required()
+    @blp.response(201, TagSchema, headers=LOCATION_HEADER)
+    @blp.alt_response(
+        200, schema=TagSchema, description="Already linked: nothing changed.", success=True
+    )
+    @blp.alt_response(404, description="Item not found, or tag not found.")
+    @blp.alt_response(422, description="The tag belongs to another store than the item.")
+    def post(self, item_id, tag_id):
+        """Link a tag to an item
+
+        201 when the link is new, 200 when it already existed; there is never
+        a duplicate link. The tag must belong to the item's store. `Location`
+        points at the tag, which is what the body shows.
+        """
+        item = get_item_or_404(item_id)
+        tag = get_tag_or_404(tag_id)
+        if tag.store_id != item.store_id:
+            abort(
+                422,
+                message="The tag belongs to another store than the item.",
+                errors={"path": {"tag_id": ["Tag belongs to another store."]}},
+            )
+        if tag in item.tags:
+            return tag, 200
+        item.tags.append(tag)
+        try:
+            db.session.commit()
+        except IntegrityError:
+            # Another request linked the same pair first.
+            db.session.rollback()
+            return get_tag_or_404(tag_id), 200
+        return tag, 201, location("tags.TagView", tag_id=tag.id)
+
+    @blp.auth_required()
+    @blp.response(
+        200,
+        TagUnlinkSchema,
+        description="The link is gone; `item` and `tag` show both after the removal.",
+    )
+    @blp.alt_response(404, description="Item not found, tag not found, or not linked.")
+    def delete(self, item_id, tag_id):
+        """Unlink a tag from an item
+
+        Removes the link only; the item and the tag remain.
+        """
+        item = get_item_or_404(item_id)
+        tag = get_tag_or_404(tag_id)
+        # One DELETE decides, so two racing unlinks cannot both succeed.
+        link = items_tags.delete().where(
+            items_tags.c.item_id == item.id, items_tags.c.tag_id == tag.id
+        )
+        if db.session.execute(link).rowcount == 0:
+            abort(404, message="The item is not linked to this tag.")
+        db.session.commit()
+        return {"message": "Item removed from tag.", "item": item, "tag": tag}

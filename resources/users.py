@@ -1,0 +1,166 @@
+"""Users and their tokens: register, login, refresh, logout, and account access."""
+
+from datetime import datetime, timedelta, timezone
+from uuid import uuid4
+
+from flask import current_app
+from flask.views import MethodView
+from flask_jwt_extended import create_access_token, create_refresh_token
+from flask_jwt_extended import current_user, get_jwt
+from flask_smorest import abort
+
+from api import Blueprint
+from blocklist import expiry_of, get_blocklist
+from db import db
+from models import UserModel
+from resources.common import LOCATION_HEADER, commit_or_abort, delete_and_commit
+from resources.common import get_or_404, location
+from schemas import LoginSchema, MessageSchema, TokenSchema, UserSchema
+
+blp = Blueprint("users", __name__, description="Accounts and their tokens.")
+
+CREDENTIALS_EXAMPLE = {"username": "jane.doe", "password": "correct horse battery"}
+
+
+def issue_tokens(user: UserModel, *, fresh: bool) -> dict:
+    """A new access token and refresh token that know each other's id.
+
+    The access token carries the refresh token's id, so logging out with it
+    can revoke both, and only those: other logins stay valid.
+    """
+    identity = str(user.id)
+    refresh_jti = str(uuid4())
+    return {
+        "access_token": create_access_token(
+            identity, fresh=fresh, additional_claims={"refresh_jti": refresh_jti}
+        ),
+        "refresh_token": create_refresh_token(
+            identity, additional_claims={"jti": refresh_jti}
+        ),
+    }
+
+
+def get_user_for(user_id: int) -> UserModel:
+    """The user `user_id`, if the caller is that user or an admin."""
+    if user_id != current_user.id and not current_user.is_admin:
+        abort(403, message="You may only access your own account.", error="forbidden")
+    return get_or_404(UserModel, user_id, "User not found.")
+
+
+@blp.route("/register")
+class Register(MethodView):
+    @blp.arguments(UserSchema, example=CREDENTIALS_EXAMPLE)
+    @blp.response(201, UserSchema, headers=LOCATION_HEADER)
+    @blp.alt_response(409, description="That username is taken (in any letter case).")
+    def post(self, user_data):
+        """Register a user
+
+        Usernames are 3 to 80 letters, digits, `_`, `.` or `-`, kept as
+        given but unique without regard to case. Passwords are 8 to 128
+        characters.
+        """
+        user = UserModel(username=user_data["username"])
+        user.set_password(user_data["password"])
+        db.session.add(user)
+        commit_or_abort(conflict="A user with that username already exists.")
+        return user, 201, location("users.UserView", user_id=user.id)
+
+
+@blp.route("/login")
+class Login(MethodView):
+    @blp.arguments(LoginSchema, example=CREDENTIALS_EXAMPLE)
+    @blp.response(200, TokenSchema)
+    @blp.alt_response(
+        401,
+        description="Unknown username or wrong password; the two are not told apart "
+        "(`error`: `invalid_credentials`).",
+    )
+    def post(self, credentials):
+        """Log in
+
+        Returns a fresh access token and a refresh token. Send the access
+        token as `Authorization: Bearer <access_token>`.
+        """
+        user = UserModel.authenticate(credentials["username"], credentials["password"])
+        if user is None:
+            abort(401, message="Invalid credentials.", error="invalid_credentials")
+        return issue_tokens(user, fresh=True)
+
+
+@blp.route("/refresh")
+class Refresh(MethodView):
+    @blp.auth_required(refresh=True)
+    @blp.response(200, TokenSchema)
+    def post(self):
+        """Refresh tokens
+
+        Send the refresh token as the bearer token. Returns a new non-fresh
+        access token and a new refresh token; the refresh token sent is
+        revoked, and sending it again answers 401 `token_revoked`.
+        """
+        claims = get_jwt()
+        if not get_blocklist().revoke(claims["jti"], expiry_of(claims)):
+            # A concurrent request rotated this token first.
+            abort(401, message="Token has been revoked.", error="token_revoked")
+        return issue_tokens(current_user, fresh=False)
+
+
+@blp.route("/logout")
+class Logout(MethodView):
+    @blp.auth_required()
+    @blp.response(200, MessageSchema, example={"message": "Successfully logged out."})
+    def post(self):
+        """Log out
+
+        Revokes the access token sent and the refresh token issued with it.
+        The user's other logins (other devices) stay valid.
+        """
+        claims = get_jwt()
+        blocklist = get_blocklist()
+        blocklist.revoke(claims["jti"], expiry_of(claims))
+        # The refresh token was issued with this token; a minute's margin
+        # covers the two clock readings and the rounding of `iat`.
+        refresh_expires = datetime.fromtimestamp(claims["iat"], tz=timezone.utc)
+        refresh_expires += current_app.config["JWT_REFRESH_TOKEN_EXPIRES"]
+        refresh_expires += timedelta(minutes=1)
+        blocklist.revoke(claims["refresh_jti"], refresh_expires)
+        return {"message": "Successfully logged out."}
+
+
+@blp.route("/me")
+class Me(MethodView):
+    @blp.auth_required()
+    @blp.response(200, UserSchema)
+    def get(self):
+        """Get the current user
+
+        The user the access token was issued to.
+        """
+        return current_user
+
+
+@blp.route("/user/<int:user_id>")
+class UserView(MethodView):
+    @blp.auth_required()
+    @blp.response(200, UserSchema)
+    @blp.alt_response(403, description="Not your account, and you are not an admin.")
+    @blp.alt_response(404, description="User not found.")
+    def get(self, user_id):
+        """Get a user
+
+        Your own account, or any account for an admin.
+        """
+        return get_user_for(user_id)
+
+    @blp.auth_required(fresh=True)
+    @blp.response(200, MessageSchema, example={"message": "User deleted."})
+    @blp.alt_response(403, description="Not your account, and you are not an admin.")
+    @blp.alt_response(404, description="User not found.")
+    def delete(self, user_id):
+        """Delete a user (fresh token)
+
+        Your own account, or any account for an admin. Every token of the
+        deleted user then fails with 401 `user_not_found`.
+        """
+        delete_and_commit(get_user_for(user_id))
+        return {"message": "User deleted."}

@@ -1,0 +1,177 @@
+"""Marshmallow shapes of requests and responses.
+
+"Plain" schemas carry a resource's own fields; the full ones add its relations.
+Ids and relations are dump-only, passwords load-only. Unknown fields are
+refused (marshmallow's default), names are trimmed before they are checked.
+"""
+
+from decimal import Decimal
+
+from marshmallow import Schema, ValidationError, fields, pre_load, validate
+from marshmallow import validates_schema
+
+NAME_LENGTH = validate.Length(min=1, max=80)
+MAX_PRICE = Decimal("99999999.99")
+CENT = Decimal("0.01")
+
+
+class Text(fields.String):
+    """A string that refuses NUL characters, which no database stores faithfully."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        text = super()._deserialize(value, attr, data, **kwargs)
+        if "\x00" in text:
+            raise ValidationError("Must not contain NUL characters.")
+        return text
+
+
+class Name(Text):
+    """A name: surrounding white space is trimmed before it is checked and stored."""
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault("validate", NAME_LENGTH)
+        super().__init__(**kwargs)
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        return super()._deserialize(value, attr, data, **kwargs).strip()
+
+
+class Price(fields.Decimal):
+    """A price: a JSON number with at most 2 decimal places, kept exact."""
+
+    def __init__(self, **kwargs):
+        super().__init__(
+            places=None,
+            allow_nan=False,
+            validate=validate.Range(min=0, max=MAX_PRICE),
+            metadata={
+                "description": "A JSON number, 0 to 99,999,999.99, "
+                "with at most 2 decimal places.",
+                "example": 17.99,
+                "multipleOf": 0.01,
+            },
+            **kwargs,
+        )
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        # Strings such as "17.99" are not numbers, whatever marshmallow allows.
+        if isinstance(value, bool) or not isinstance(value, (int, float, Decimal)):
+            raise ValidationError("Not a valid number.")
+        price = super()._deserialize(value, attr, data, **kwargs)
+        if abs(price) > MAX_PRICE:
+            return price  # the range validator explains the rest
+        if price != price.quantize(CENT):
+            raise ValidationError("Must have at most 2 decimal places.")
+        return price.quantize(CENT)
+
+
+class PlainStoreSchema(Schema):
+    id = fields.Integer(dump_only=True)
+    name = Name(required=True, metadata={"example": "Corner Shop"})
+
+
+class PlainItemSchema(Schema):
+    id = fields.Integer(dump_only=True)
+    name = Name(required=True, metadata={"example": "Chair"})
+    price = Price(required=True)
+    description = Text(
+        allow_none=True,
+        validate=validate.Length(max=1000),
+        metadata={"example": "Oak, with a padded seat."},
+    )
+
+
+class PlainTagSchema(Schema):
+    id = fields.Integer(dump_only=True)
+    name = Name(required=True, metadata={"example": "furniture"})
+
+
+class StoreSchema(PlainStoreSchema):
+    items = fields.List(fields.Nested(PlainItemSchema), dump_only=True)
+    tags = fields.List(fields.Nested(PlainTagSchema), dump_only=True)
+
+
+class ItemSchema(PlainItemSchema):
+    store_id = fields.Integer(
+        required=True, load_only=True, strict=True, metadata={"example": 1}
+    )
+    store = fields.Nested(PlainStoreSchema, dump_only=True)
+    tags = fields.List(fields.Nested(PlainTagSchema), dump_only=True)
+
+
+class ItemUpdateSchema(Schema):
+    name = Name(metadata={"example": "Chair"})
+    price = Price()
+    description = Text(allow_none=True, validate=validate.Length(max=1000))
+
+    @pre_load
+    def refuse_store_change(self, data, **kwargs):
+        if isinstance(data, dict) and "store_id" in data:
+            raise ValidationError(
+                "An item cannot be moved to another store.", "store_id"
+            )
+        return data
+
+    @validates_schema
+    def require_a_field(self, data, **kwargs):
+        if not data:
+            raise ValidationError(
+                "Send at least one of name, price, description.", "_schema"
+            )
+
+
+class TagSchema(PlainTagSchema):
+    store = fields.Nested(PlainStoreSchema, dump_only=True)
+    items = fields.List(fields.Nested(PlainItemSchema), dump_only=True)
+
+
+class TagUnlinkSchema(Schema):
+    message = fields.String()
+    item = fields.Nested(ItemSchema)
+    tag = fields.Nested(TagSchema)
+
+
+class UserSchema(Schema):
+    id = fields.Integer(dump_only=True)
+    username = Text(
+        required=True,
+        validate=validate.Regexp(
+            r"^[A-Za-z0-9_.-]{3,80}\Z",
+            error="3 to 80 letters, digits, '_', '.' or '-'.",
+        ),
+        metadata={"example": "jane.doe"},
+    )
+    password = fields.String(
+        required=True,
+        load_only=True,
+        validate=validate.Length(min=8, max=128),
+        metadata={"example": "correct horse battery"},
+    )
+    is_admin = fields.Boolean(dump_only=True)
+
+    @pre_load
+    def trim_username(self, data, **kwargs):
+        if isinstance(data, dict) and isinstance(data.get("username"), str):
+            data = {**data, "username": data["username"].strip()}
+        return data
+
+
+class LoginSchema(Schema):
+    username = fields.String(
+        required=True, validate=validate.Length(max=200), metadata={"example": "jane.doe"}
+    )
+    password = fields.String(
+        required=True,
+        load_only=True,
+        validate=validate.Length(max=1000),
+        metadata={"example": "correct horse battery"},
+    )
+
+
+class TokenSchema(Schema):
+    access_token = fields.String(required=True)
+    refresh_token = fields.String(required=True)
+
+
+class MessageSchema(Schema):
+    message = fields.String(required=True)
