@@ -13,8 +13,12 @@ from http import HTTPStatus
 import flask_smorest
 import marshmallow as ma
 from flask.json.provider import DefaultJSONProvider
-from flask_jwt_extended import current_user, get_jwt, get_jwt_header
-from flask_jwt_extended import verify_jwt_in_request
+from flask_jwt_extended import (
+    current_user,
+    get_jwt,
+    get_jwt_header,
+    verify_jwt_in_request,
+)
 from flask_jwt_extended.exceptions import FreshTokenRequired
 from flask_smorest import abort
 from webargs import core

@@ -164,7 +164,9 @@ def _init_jwt(app: Flask) -> None:
 
     @jwt.user_lookup_error_loader
     def user_gone(_header, _claims):
-        return _jwt_error(401, "The user of this token no longer exists.", "user_not_found")
+        return _jwt_error(
+            401, "The user of this token no longer exists.", "user_not_found"
+        )
 
     @jwt.token_verification_failed_loader
     def claims_rejected(_header, _claims):

@@ -5,7 +5,7 @@ on every host and across restarts. Each entry is kept until the token it
 revokes would have expired anyway; `flask tokens prune` deletes older ones.
 """
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from flask import current_app
 from sqlalchemy import delete, select
@@ -61,4 +61,4 @@ def init_app(app) -> None:
 
 def expiry_of(claims: dict) -> datetime:
     """When the token behind these claims expires."""
-    return datetime.fromtimestamp(claims["exp"], tz=timezone.utc)
+    return datetime.fromtimestamp(claims["exp"], tz=UTC)

@@ -1,6 +1,6 @@
 """Command-line tasks: `flask users create-admin` and `flask tokens prune`."""
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import click
 from flask.cli import AppGroup
@@ -51,7 +51,7 @@ def create_admin(username: str, password: str | None) -> None:
 @tokens_cli.command("prune")
 def prune_tokens() -> None:
     """Delete blocklist entries whose tokens have expired anyway."""
-    removed = get_blocklist().prune(datetime.now(timezone.utc))
+    removed = get_blocklist().prune(datetime.now(UTC))
     click.echo(f"Pruned {removed} expired blocklist entries.")
 
 

@@ -7,8 +7,14 @@ refused (marshmallow's default), names are trimmed before they are checked.
 
 from decimal import Decimal
 
-from marshmallow import Schema, ValidationError, fields, pre_load, validate
-from marshmallow import validates_schema
+from marshmallow import (
+    Schema,
+    ValidationError,
+    fields,
+    pre_load,
+    validate,
+    validates_schema,
+)
 
 NAME_LENGTH = validate.Length(min=1, max=80)
 MAX_PRICE = Decimal("99999999.99")
@@ -158,7 +164,9 @@ class UserSchema(Schema):
 
 class LoginSchema(Schema):
     username = fields.String(
-        required=True, validate=validate.Length(max=200), metadata={"example": "jane.doe"}
+        required=True,
+        validate=validate.Length(max=200),
+        metadata={"example": "jane.doe"},
     )
     password = fields.String(
         required=True,

@@ -7,9 +7,7 @@ from db import db
 items_tags = Table(
     "items_tags",
     db.metadata,
-    Column(
-        "item_id", ForeignKey("items.id", ondelete="CASCADE"), primary_key=True
-    ),
+    Column("item_id", ForeignKey("items.id", ondelete="CASCADE"), primary_key=True),
     # Indexed on its own: the primary key only serves lookups by item first.
     Column(
         "tag_id",

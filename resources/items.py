@@ -7,8 +7,13 @@ from sqlalchemy.orm import joinedload, selectinload
 from api import Blueprint
 from db import db
 from models import ItemModel
-from resources.common import LOCATION_HEADER, commit_or_abort, delete_and_commit
-from resources.common import get_or_404, location
+from resources.common import (
+    LOCATION_HEADER,
+    commit_or_abort,
+    delete_and_commit,
+    get_or_404,
+    location,
+)
 from schemas import ItemSchema, ItemUpdateSchema, MessageSchema
 
 blp = Blueprint("items", __name__, description="Items, each in one store.")

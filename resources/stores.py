@@ -7,8 +7,13 @@ from sqlalchemy.orm import selectinload
 from api import Blueprint
 from db import db
 from models import StoreModel
-from resources.common import LOCATION_HEADER, commit_or_abort, delete_and_commit
-from resources.common import get_or_404, location
+from resources.common import (
+    LOCATION_HEADER,
+    commit_or_abort,
+    delete_and_commit,
+    get_or_404,
+    location,
+)
 from schemas import MessageSchema, PlainStoreSchema, StoreSchema
 
 blp = Blueprint("stores", __name__, description="Stores, with their items and tags.")

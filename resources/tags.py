@@ -9,8 +9,13 @@ from sqlalchemy.orm import selectinload
 from api import Blueprint
 from db import db
 from models import TagModel, items_tags
-from resources.common import LOCATION_HEADER, commit_or_abort, delete_and_commit
-from resources.common import get_or_404, location
+from resources.common import (
+    LOCATION_HEADER,
+    commit_or_abort,
+    delete_and_commit,
+    get_or_404,
+    location,
+)
 from resources.items import get_item_or_404
 from resources.stores import get_store_or_404
 from schemas import MessageSchema, PlainTagSchema, TagSchema, TagUnlinkSchema
@@ -92,10 +97,15 @@ class LinkTagToItem(MethodView):
     @blp.auth_required()
     @blp.response(201, TagSchema, headers=LOCATION_HEADER)
     @blp.alt_response(
-        200, schema=TagSchema, description="Already linked: nothing changed.", success=True
+        200,
+        schema=TagSchema,
+        description="Already linked: nothing changed.",
+        success=True,
     )
     @blp.alt_response(404, description="Item not found, or tag not found.")
-    @blp.alt_response(422, description="The tag belongs to another store than the item.")
+    @blp.alt_response(
+        422, description="The tag belongs to another store than the item."
+    )
     def post(self, item_id, tag_id):
         """Link a tag to an item
 

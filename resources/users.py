@@ -1,20 +1,29 @@
 """Users and their tokens: register, login, refresh, logout, and account access."""
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from uuid import uuid4
 
 from flask import current_app
 from flask.views import MethodView
-from flask_jwt_extended import create_access_token, create_refresh_token
-from flask_jwt_extended import current_user, get_jwt
+from flask_jwt_extended import (
+    create_access_token,
+    create_refresh_token,
+    current_user,
+    get_jwt,
+)
 from flask_smorest import abort
 
 from api import Blueprint
 from blocklist import expiry_of, get_blocklist
 from db import db
 from models import UserModel
-from resources.common import LOCATION_HEADER, commit_or_abort, delete_and_commit
-from resources.common import get_or_404, location
+from resources.common import (
+    LOCATION_HEADER,
+    commit_or_abort,
+    delete_and_commit,
+    get_or_404,
+    location,
+)
 from schemas import LoginSchema, MessageSchema, TokenSchema, UserSchema
 
 blp = Blueprint("users", __name__, description="Accounts and their tokens.")
@@ -120,7 +129,7 @@ class Logout(MethodView):
         blocklist.revoke(claims["jti"], expiry_of(claims))
         # The refresh token was issued with this token; a minute's margin
         # covers the two clock readings and the rounding of `iat`.
-        refresh_expires = datetime.fromtimestamp(claims["iat"], tz=timezone.utc)
+        refresh_expires = datetime.fromtimestamp(claims["iat"], tz=UTC)
         refresh_expires += current_app.config["JWT_REFRESH_TOKEN_EXPIRES"]
         refresh_expires += timedelta(minutes=1)
         blocklist.revoke(claims["refresh_jti"], refresh_expires)
