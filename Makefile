@@ -1,0 +1,39 @@
+# The README's two commands: `make run` serves the API, `make test` runs the tests.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+
+.PHONY: run test lint format migrate secret
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+
+$(VENV)/.runtime: requirements.txt | $(BIN)/python
+	$(BIN)/pip install --disable-pip-version-check -q -r requirements.txt
+	touch $@
+
+$(VENV)/.dev: requirements.txt requirements-dev.txt | $(BIN)/python
+	$(BIN)/pip install --disable-pip-version-check -q -r requirements-dev.txt
+	touch $@ $(VENV)/.runtime
+
+# A random signing secret in .env, written only when there is none.
+secret: | $(BIN)/python
+	@grep -qs '^JWT_SECRET_KEY=' .env || \
+	  $(BIN)/python -c 'import secrets; print("JWT_SECRET_KEY=" + secrets.token_urlsafe(48))' >> .env
+
+migrate: $(VENV)/.runtime secret
+	$(BIN)/flask db upgrade
+
+run: migrate
+	$(BIN)/gunicorn -c gunicorn.conf.py
+
+test: $(VENV)/.dev
+	$(BIN)/pytest
+
+lint: $(VENV)/.dev
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: $(VENV)/.dev
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .

@@ -1,0 +1,22 @@
+"""Gunicorn settings for serving the API; each can be set from the environment."""
+
+import os
+
+from dotenv import load_dotenv
+
+# JWT_SECRET_KEY, DATABASE_URL and the rest may come from .env. Variables
+# already set in the environment win.
+load_dotenv()
+
+wsgi_app = "app:create_app()"
+bind = os.environ.get("GUNICORN_BIND", "127.0.0.1:5000")
+workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
+timeout = int(os.environ.get("GUNICORN_TIMEOUT", "30"))
+# On SIGTERM, requests in flight get this long to finish.
+graceful_timeout = int(os.environ.get("GUNICORN_GRACEFUL_TIMEOUT", "30"))
+
+# One line per request on stdout: client, request line, status, bytes,
+# duration in milliseconds and the worker that served it.
+accesslog = "-"
+errorlog = "-"
+access_log_format = '%(h)s "%(r)s" %(s)s %(B)s %(M)sms pid=%(p)s'

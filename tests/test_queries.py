@@ -1,0 +1,70 @@
+"""Lists cost a constant number of SQL queries, however many rows they return."""
+
+from contextlib import contextmanager
+
+import pytest
+from sqlalchemy import event
+
+from db import db
+from tests.helpers import create_item, create_store, create_tag, link
+
+
+@contextmanager
+def count_queries(app):
+    statements = []
+
+    def record(conn, cursor, statement, *args):
+        statements.append(statement)
+
+    with app.app_context():
+        engine = db.engine
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        yield statements
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
+
+
+class Catalogue:
+    """Grows a catalogue through the API: stores, and in the first one tagged items."""
+
+    def __init__(self, client, headers):
+        self.client, self.headers = client, headers
+        self.stores = 0
+        self.first_store = create_store(client, headers, "first")["id"]
+        self.tags = []
+
+    def grow_to(self, rows: int) -> None:
+        client, headers = self.client, self.headers
+        while self.stores < rows:
+            self.stores += 1
+            store = create_store(client, headers, f"store {self.stores}")
+            create_item(client, headers, store["id"], "solo", 2)
+            tag = create_tag(client, headers, self.first_store, f"tag {self.stores}")
+            self.tags.append(tag["id"])
+            item = create_item(
+                client, headers, self.first_store, f"item {self.stores}", 1
+            )
+            for tag_id in self.tags[-2:]:
+                assert link(client, headers, item["id"], tag_id).status_code == 201
+
+
+def queries_for(app, client, headers, url: str) -> int:
+    with count_queries(app) as statements:
+        response = client.get(url, headers=headers)
+    assert response.status_code == 200
+    return len(statements)
+
+
+@pytest.mark.parametrize("url", ["/store", "/item", "/store/{store_id}/tag"])
+def test_list_query_count_does_not_grow_with_rows(app, client, user_headers, url):
+    catalogue = Catalogue(client, user_headers)
+    url = url.format(store_id=catalogue.first_store)
+
+    catalogue.grow_to(2)
+    with_2 = queries_for(app, client, user_headers, url)
+    catalogue.grow_to(30)
+    with_30 = queries_for(app, client, user_headers, url)
+
+    assert len(client.get(url, headers=user_headers).get_json()) >= 30
+    assert with_30 == with_2
