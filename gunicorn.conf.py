@@ -19,4 +19,9 @@ graceful_timeout = int(os.environ.get("GUNICORN_GRACEFUL_TIMEOUT", "30"))
 # duration in milliseconds and the worker that served it.
 accesslog = "-"
 errorlog = "-"
-access_log_format = '%(h)s "%(r)s" %(s)s %(B)s %(M)sms pid=%(p)s'
+access_log_format = '%(h)s "%(r)s" %(s)s %(B)s %(M)sms %(p)s'
+
+# Import the app once in the master: a configuration error stops the start
+# with its message instead of failing every worker, and workers are ready the
+# moment they fork. No connection is opened before the fork.
+preload_app = True

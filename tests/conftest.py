@@ -16,6 +16,7 @@ from tests.helpers import (
     login,
     register,
 )
+from tests.servers import gunicorn
 
 SECRET = "test-secret-key-that-is-long-enough-to-sign-tokens"
 
@@ -65,6 +66,17 @@ def client(app):
 @pytest.fixture
 def runner(app):
     return app.test_cli_runner()
+
+
+@pytest.fixture
+def gunicorn_server(migrated_sqlite, tmp_path):
+    """The app under real gunicorn (2 workers) on a fresh database: (base URL, log path)."""
+    database = tmp_path / "served.db"
+    shutil.copy(migrated_sqlite, database)
+    log = tmp_path / "gunicorn.log"
+    env = {"DATABASE_URL": f"sqlite:///{database}", "JWT_SECRET_KEY": SECRET}
+    with gunicorn(env, log, workers=2) as base_url:
+        yield base_url, log
 
 
 @pytest.fixture

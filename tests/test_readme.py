@@ -1,0 +1,48 @@
+"""The README's curl walk-through works exactly as printed."""
+
+import os
+import re
+import shutil
+import subprocess
+
+import pytest
+
+from tests.servers import ROOT
+
+pytestmark = pytest.mark.slow
+
+
+def walkthrough() -> str:
+    readme = (ROOT / "README.md").read_text()
+    block = re.search(r"<!-- walkthrough -->\n```bash\n(.*?)```", readme, re.S)
+    assert block, "README.md has no walk-through block"
+    return block.group(1)
+
+
+def test_readme_walkthrough_works_as_printed(gunicorn_server):
+    if shutil.which("curl") is None:
+        if os.environ.get("CI") == "true":
+            pytest.fail("curl is required in CI")
+        pytest.skip("curl is not installed")
+    base_url, _ = gunicorn_server
+    script = walkthrough()
+    assert "API=http://127.0.0.1:5000\n" in script
+    script = script.replace("API=http://127.0.0.1:5000\n", f"API={base_url}\n", 1)
+
+    result = subprocess.run(
+        ["bash", "-euo", "pipefail", "-c", script],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+    assert result.returncode == 0, result.stderr
+    output = result.stdout
+    assert '"username":"jane"' in output
+    assert '"name":"Chair"' in output and '"name":"furniture"' in output
+    assert '"price":17.99' in output
+    assert '"message":"Successfully logged out."' in output
+    assert (
+        output.rstrip().endswith("}")
+        and '"error":"token_revoked"' in output.splitlines()[-1]
+    )
