@@ -21,8 +21,12 @@ from flask_jwt_extended import (
 )
 from flask_jwt_extended.exceptions import FreshTokenRequired
 from flask_smorest import abort
+from flask_smorest.spec.plugins import integerconverter2paramschema
 from webargs import core
 from webargs.flaskparser import FlaskParser, is_json_request
+from werkzeug.routing import IntegerConverter
+
+from db import MAX_ID
 
 BEARER_SCHEME = "bearerAuth"
 
@@ -81,11 +85,20 @@ def auth_headers(code: int) -> dict:
     return {"WWW-Authenticate": "Bearer"} if code == 401 else {}
 
 
+class IdConverter(IntegerConverter):
+    """`<int:...>` path ids: 1 to MAX_ID. Anything else matches no route, so 404."""
+
+    def __init__(self, map, min=1, max=MAX_ID, **kwargs):
+        super().__init__(map, min=min, max=max, **kwargs)
+
+
 class Api(flask_smorest.Api):
     ERROR_SCHEMA = ErrorSchema
 
     def init_app(self, app, *, spec_kwargs=None):
+        app.url_map.converters["int"] = IdConverter
         super().init_app(app, spec_kwargs=spec_kwargs)
+        self.register_converter(IdConverter, integerconverter2paramschema)
         self.spec.components.security_scheme(
             BEARER_SCHEME,
             {

@@ -14,6 +14,10 @@ NAMING_CONVENTION = {
     "pk": "pk_%(table_name)s",
 }
 
+# Primary keys are 32-bit integers on PostgreSQL; no larger id can exist, so
+# larger ones are refused before they reach a query.
+MAX_ID = 2**31 - 1
+
 db = SQLAlchemy(metadata=MetaData(naming_convention=NAMING_CONVENTION))
 
 

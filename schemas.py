@@ -16,6 +16,8 @@ from marshmallow import (
     validates_schema,
 )
 
+from db import MAX_ID
+
 NAME_LENGTH = validate.Length(min=1, max=80)
 MAX_PRICE = Decimal("99999999.99")
 CENT = Decimal("0.01")
@@ -99,7 +101,11 @@ class StoreSchema(PlainStoreSchema):
 
 class ItemSchema(PlainItemSchema):
     store_id = fields.Integer(
-        required=True, load_only=True, strict=True, metadata={"example": 1}
+        required=True,
+        load_only=True,
+        strict=True,
+        validate=validate.Range(min=1, max=MAX_ID),
+        metadata={"example": 1},
     )
     store = fields.Nested(PlainStoreSchema, dump_only=True)
     tags = fields.List(fields.Nested(PlainTagSchema), dump_only=True)

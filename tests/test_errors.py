@@ -16,6 +16,21 @@ def test_non_integer_id_is_a_404_envelope(client, user_headers):
     assert_error(client.get("/store/abc", headers=user_headers), 404)
 
 
+@pytest.mark.parametrize(
+    "path", ["/store/0", "/store/2147483648", "/item/99999999999999999999", "/tag/-1"]
+)
+def test_id_outside_the_id_range_is_a_404_envelope(client, user_headers, path):
+    assert_error(client.get(path, headers=user_headers), 404)
+
+
+def test_store_id_outside_the_id_range_is_a_422(client, user_headers):
+    body = {"name": "Chair", "price": 1, "store_id": 2**63}
+
+    response = client.post("/item", json=body, headers=user_headers)
+
+    assert "store_id" in assert_error(response, 422)["errors"]["json"]
+
+
 def test_wrong_method_is_a_405_envelope_with_allow(client):
     response = client.delete("/store")
 
