@@ -169,7 +169,8 @@ class UserSchema(Schema):
 
 
 class LoginSchema(Schema):
-    username = fields.String(
+    # No format rules here: a malformed username is just one that does not exist.
+    username = Text(
         required=True,
         validate=validate.Length(max=200),
         metadata={"example": "jane.doe"},
