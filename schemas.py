@@ -33,15 +33,18 @@ class Text(fields.String):
         return text
 
 
-class Name(Text):
-    """A name: surrounding white space is trimmed before it is checked and stored."""
-
-    def __init__(self, **kwargs):
-        kwargs.setdefault("validate", NAME_LENGTH)
-        super().__init__(**kwargs)
+class Trimmed(Text):
+    """A string whose surrounding white space is trimmed before it is checked and stored."""
 
     def _deserialize(self, value, attr, data, **kwargs):
         return super()._deserialize(value, attr, data, **kwargs).strip()
+
+
+class Name(Trimmed):
+    """The name of a store, an item or a tag: 1 to 80 characters after trimming."""
+
+    def __init__(self, **kwargs):
+        super().__init__(validate=NAME_LENGTH, **kwargs)
 
 
 class Price(fields.Decimal):
@@ -145,7 +148,7 @@ class TagUnlinkSchema(Schema):
 
 class UserSchema(Schema):
     id = fields.Integer(dump_only=True)
-    username = Text(
+    username = Trimmed(
         required=True,
         validate=validate.Regexp(
             r"^[A-Za-z0-9_.-]{3,80}\Z",
@@ -161,16 +164,10 @@ class UserSchema(Schema):
     )
     is_admin = fields.Boolean(dump_only=True)
 
-    @pre_load
-    def trim_username(self, data, **kwargs):
-        if isinstance(data, dict) and isinstance(data.get("username"), str):
-            data = {**data, "username": data["username"].strip()}
-        return data
-
 
 class LoginSchema(Schema):
     # No format rules here: a malformed username is just one that does not exist.
-    username = Text(
+    username = Trimmed(
         required=True,
         validate=validate.Length(max=200),
         metadata={"example": "jane.doe"},

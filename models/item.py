@@ -11,7 +11,10 @@ from models.item_tag import items_tags
 
 class ItemModel(db.Model):
     __tablename__ = "items"
-    __table_args__ = (UniqueConstraint("store_id", "name"),)
+    __table_args__ = (
+        UniqueConstraint("store_id", "name"),
+        {"sqlite_autoincrement": True},
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(String(80))

@@ -8,6 +8,7 @@ from db import db
 
 class StoreModel(db.Model):
     __tablename__ = "stores"
+    __table_args__ = {"sqlite_autoincrement": True}
 
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(String(80), unique=True)

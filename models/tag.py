@@ -9,7 +9,10 @@ from models.item_tag import items_tags
 
 class TagModel(db.Model):
     __tablename__ = "tags"
-    __table_args__ = (UniqueConstraint("store_id", "name"),)
+    __table_args__ = (
+        UniqueConstraint("store_id", "name"),
+        {"sqlite_autoincrement": True},
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(String(80))

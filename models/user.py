@@ -18,6 +18,9 @@ def _dummy_hash() -> str:
 
 class UserModel(db.Model):
     __tablename__ = "users"
+    # Ids are never reused, on SQLite too: a deleted user's tokens name an id
+    # that no later account can get.
+    __table_args__ = {"sqlite_autoincrement": True}
     id: Mapped[int] = mapped_column(primary_key=True)
     username: Mapped[str] = mapped_column(String(80))
     password_hash: Mapped[str] = mapped_column(String(255))

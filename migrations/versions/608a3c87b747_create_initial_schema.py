@@ -16,12 +16,15 @@ depends_on = None
 
 
 def upgrade():
+    # sqlite_autoincrement: SQLite, like PostgreSQL's sequences, never reuses
+    # the id of a deleted row, so tokens and links to a deleted id stay dead.
     op.create_table(
         "stores",
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("name", sa.String(length=80), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_stores")),
         sa.UniqueConstraint("name", name=op.f("uq_stores_name")),
+        sqlite_autoincrement=True,
     )
     op.create_table(
         "items",
@@ -38,6 +41,7 @@ def upgrade():
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_items")),
         sa.UniqueConstraint("store_id", "name", name=op.f("uq_items_store_id_name")),
+        sqlite_autoincrement=True,
     )
     op.create_index(op.f("ix_items_store_id"), "items", ["store_id"])
     op.create_table(
@@ -53,6 +57,7 @@ def upgrade():
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_tags")),
         sa.UniqueConstraint("store_id", "name", name=op.f("uq_tags_store_id_name")),
+        sqlite_autoincrement=True,
     )
     op.create_index(op.f("ix_tags_store_id"), "tags", ["store_id"])
     op.create_table(
@@ -81,6 +86,7 @@ def upgrade():
         sa.Column("password_hash", sa.String(length=255), nullable=False),
         sa.Column("is_admin", sa.Boolean(), server_default=sa.false(), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_users")),
+        sqlite_autoincrement=True,
     )
     # Unique without regard to case; autogenerate cannot see expression
     # indexes on SQLite, so this one is written by hand.

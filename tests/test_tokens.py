@@ -1,0 +1,406 @@
+"""Tokens: identity, freshness, refresh rotation, logout, revocation and every 401 (contract 3)."""
+
+import base64
+import json
+from datetime import timedelta
+
+import jwt as pyjwt
+import pytest
+from flask_jwt_extended import create_access_token, create_refresh_token, decode_token
+
+from db import db
+from tests.conftest import build_app
+from tests.helpers import assert_error, auth_header, login, register
+
+OTHER_SECRET = "another-secret-key-that-is-also-long-enough-to-sign"
+
+
+def assert_auth_error(response, error: str) -> dict:
+    """A 401 in the envelope, with the `error` code and a bearer challenge."""
+    body = assert_error(response, 401, error=error)
+    assert response.headers.get("WWW-Authenticate", "").startswith("Bearer")
+    return body
+
+
+def claims_of(app, token: str) -> dict:
+    with app.app_context():
+        return decode_token(token)
+
+
+def refresh(client, refresh_token: str):
+    return client.post("/refresh", headers=auth_header(refresh_token))
+
+
+def logout(client, access_token: str):
+    return client.post("/logout", headers=auth_header(access_token))
+
+
+def get_me(client, access_token: str):
+    return client.get("/me", headers=auth_header(access_token))
+
+
+@pytest.fixture
+def carol(client) -> dict:
+    return register(client, "carol")
+
+
+@pytest.fixture
+def tokens(client, carol) -> dict:
+    """The token pair of one login of carol."""
+    return login(client, "carol")
+
+
+@pytest.fixture
+def other_client(database_url):
+    """A client of a second app instance on the same database, as another worker."""
+    other_app = build_app(database_url)
+    yield other_app.test_client()
+    with other_app.app_context():
+        db.engine.dispose()
+
+
+# Identity and freshness
+
+
+@pytest.mark.parametrize("kind", ["access_token", "refresh_token"])
+def test_token_identity_is_the_user_id_as_a_string(app, carol, tokens, kind):
+    claims = claims_of(app, tokens[kind])
+
+    assert claims["sub"] == str(carol["id"])
+
+
+def test_login_gives_a_fresh_access_token(app, tokens):
+    claims = claims_of(app, tokens["access_token"])
+
+    assert claims["type"] == "access"
+    assert claims["fresh"] is True
+
+
+def test_login_gives_a_refresh_token(app, tokens):
+    claims = claims_of(app, tokens["refresh_token"])
+
+    assert claims["type"] == "refresh"
+
+
+# POST /refresh
+
+
+def test_refresh_returns_a_new_token_pair(client, tokens):
+    response = refresh(client, tokens["refresh_token"])
+
+    assert response.status_code == 200
+    body = response.get_json()
+    assert set(body) == {"access_token", "refresh_token"}
+    assert body["refresh_token"] != tokens["refresh_token"]
+    assert body["access_token"] != tokens["access_token"]
+
+
+def test_refresh_returns_a_nonfresh_access_token(app, client, tokens):
+    new = refresh(client, tokens["refresh_token"]).get_json()
+
+    claims = claims_of(app, new["access_token"])
+
+    assert claims["type"] == "access"
+    assert claims["fresh"] is False
+
+
+def test_refreshed_access_token_is_refused_where_fresh_is_required(
+    client, carol, tokens
+):
+    new = refresh(client, tokens["refresh_token"]).get_json()
+
+    response = client.delete(
+        f"/user/{carol['id']}", headers=auth_header(new["access_token"])
+    )
+
+    assert_auth_error(response, "fresh_token_required")
+
+
+def test_refreshed_access_token_identifies_the_same_user(client, carol, tokens):
+    new = refresh(client, tokens["refresh_token"]).get_json()
+
+    response = get_me(client, new["access_token"])
+
+    assert response.status_code == 200
+    assert response.get_json()["id"] == carol["id"]
+
+
+def test_refresh_returns_a_refresh_token_that_works(client, tokens):
+    new = refresh(client, tokens["refresh_token"]).get_json()
+
+    response = refresh(client, new["refresh_token"])
+
+    assert response.status_code == 200, response.get_json()
+
+
+def test_presenting_a_used_refresh_token_again_is_token_revoked(client, tokens):
+    refresh(client, tokens["refresh_token"])
+
+    response = refresh(client, tokens["refresh_token"])
+
+    assert_auth_error(response, "token_revoked")
+
+
+def test_refresh_refuses_an_access_token(client, tokens):
+    response = refresh(client, tokens["access_token"])
+
+    assert_auth_error(response, "invalid_token")
+
+
+@pytest.mark.parametrize(
+    "method, path",
+    [("GET", "/me"), ("POST", "/logout"), ("GET", "/store"), ("GET", "/user/1")],
+)
+def test_access_endpoint_refuses_a_refresh_token(client, tokens, method, path):
+    response = client.open(
+        path, method=method, headers=auth_header(tokens["refresh_token"])
+    )
+
+    assert_auth_error(response, "invalid_token")
+
+
+# POST /logout
+
+
+def test_logout_answers_with_a_message(client, tokens):
+    response = logout(client, tokens["access_token"])
+
+    assert response.status_code == 200
+    assert response.get_json() == {"message": "Successfully logged out."}
+
+
+@pytest.mark.parametrize(
+    "method, path", [("GET", "/me"), ("POST", "/logout"), ("GET", "/store")]
+)
+def test_logout_revokes_the_access_token(client, tokens, method, path):
+    logout(client, tokens["access_token"])
+
+    response = client.open(
+        path, method=method, headers=auth_header(tokens["access_token"])
+    )
+
+    assert_auth_error(response, "token_revoked")
+
+
+def test_logout_revokes_the_refresh_token_of_the_same_login(client, tokens):
+    logout(client, tokens["access_token"])
+
+    response = refresh(client, tokens["refresh_token"])
+
+    assert_auth_error(response, "token_revoked")
+
+
+def test_logout_keeps_another_logins_access_token_valid(client, tokens):
+    other_device = login(client, "carol")
+
+    logout(client, tokens["access_token"])
+
+    assert get_me(client, other_device["access_token"]).status_code == 200
+
+
+def test_logout_keeps_another_logins_refresh_token_valid(client, tokens):
+    other_device = login(client, "carol")
+
+    logout(client, tokens["access_token"])
+
+    assert refresh(client, other_device["refresh_token"]).status_code == 200
+
+
+def test_logout_keeps_another_users_tokens_valid(client, tokens):
+    register(client, "dave")
+    dave = login(client, "dave")
+
+    logout(client, tokens["access_token"])
+
+    assert get_me(client, dave["access_token"]).status_code == 200
+    assert refresh(client, dave["refresh_token"]).status_code == 200
+
+
+def test_logout_with_a_refreshed_token_revokes_its_refresh_token(client, tokens):
+    new = refresh(client, tokens["refresh_token"]).get_json()
+
+    logout(client, new["access_token"])
+
+    assert_auth_error(refresh(client, new["refresh_token"]), "token_revoked")
+
+
+def test_logout_with_a_refreshed_token_revokes_that_access_token(client, tokens):
+    new = refresh(client, tokens["refresh_token"]).get_json()
+
+    logout(client, new["access_token"])
+
+    assert_auth_error(get_me(client, new["access_token"]), "token_revoked")
+
+
+def test_logout_needs_an_access_token(client):
+    response = client.post("/logout")
+
+    assert_auth_error(response, "authorization_required")
+
+
+# Revocation across app instances (workers, restarts)
+
+
+@pytest.mark.parametrize(
+    "method, path, kind",
+    [("GET", "/me", "access_token"), ("POST", "/refresh", "refresh_token")],
+    ids=["access", "refresh"],
+)
+def test_logout_holds_in_another_app_instance(
+    client, other_client, tokens, method, path, kind
+):
+    logout(client, tokens["access_token"])
+
+    response = other_client.open(path, method=method, headers=auth_header(tokens[kind]))
+
+    assert_auth_error(response, "token_revoked")
+
+
+def test_refresh_rotation_holds_in_another_app_instance(client, other_client, tokens):
+    refresh(client, tokens["refresh_token"])
+
+    response = refresh(other_client, tokens["refresh_token"])
+
+    assert_auth_error(response, "token_revoked")
+
+
+def test_unrevoked_token_works_in_another_app_instance(other_client, tokens):
+    # Guards the two tests above: the second instance accepts good tokens.
+    response = get_me(other_client, tokens["access_token"])
+
+    assert response.status_code == 200
+
+
+# Expired, forged and malformed tokens
+
+
+@pytest.mark.parametrize(
+    "make, method, path",
+    [
+        (create_access_token, "GET", "/me"),
+        (create_refresh_token, "POST", "/refresh"),
+    ],
+    ids=["access", "refresh"],
+)
+def test_expired_token_is_token_expired(app, client, carol, make, method, path):
+    with app.app_context():
+        token = make(str(carol["id"]), expires_delta=timedelta(seconds=-1))
+
+    response = client.open(path, method=method, headers=auth_header(token))
+
+    assert_auth_error(response, "token_expired")
+
+
+def test_token_signed_with_another_secret_is_invalid_token(app, client, tokens):
+    claims = claims_of(app, tokens["access_token"])
+    forged = pyjwt.encode(claims, OTHER_SECRET, algorithm="HS256")
+
+    response = get_me(client, forged)
+
+    assert_auth_error(response, "invalid_token")
+
+
+def test_token_with_a_tampered_payload_is_invalid_token(app, client, tokens):
+    other = register(client, "dave")
+    header, _payload, signature = tokens["access_token"].split(".")
+    claims = {**claims_of(app, tokens["access_token"]), "sub": str(other["id"])}
+    payload = base64.urlsafe_b64encode(json.dumps(claims).encode()).decode().rstrip("=")
+
+    response = get_me(client, f"{header}.{payload}.{signature}")
+
+    assert_auth_error(response, "invalid_token")
+
+
+def test_unsigned_token_is_invalid_token(app, client, tokens):
+    claims = claims_of(app, tokens["access_token"])
+    unsigned = pyjwt.encode(claims, None, algorithm="none")
+
+    response = get_me(client, unsigned)
+
+    assert_auth_error(response, "invalid_token")
+
+
+@pytest.mark.parametrize(
+    "authorization",
+    ["Bearer", "Bearer not-a-token", "Bearer a.b.c", "Bearer abc def"],
+    ids=["no-token", "garbage", "three-garbage-parts", "two-tokens"],
+)
+def test_malformed_bearer_token_is_invalid_token(client, authorization):
+    response = client.get("/me", headers={"Authorization": authorization})
+
+    assert_auth_error(response, "invalid_token")
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [{}, {"Authorization": "Basic abc"}, {"Authorization": ""}],
+    ids=["no-header", "basic-scheme", "empty-header"],
+)
+def test_missing_bearer_token_is_authorization_required(client, headers):
+    response = client.get("/me", headers=headers)
+
+    assert_auth_error(response, "authorization_required")
+
+
+def test_non_bearer_scheme_with_a_valid_token_is_authorization_required(client, tokens):
+    headers = {"Authorization": f"Token {tokens['access_token']}"}
+
+    response = client.get("/me", headers=headers)
+
+    assert_auth_error(response, "authorization_required")
+
+
+# Token checks come before everything else
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"json": {"name": ""}},
+        {"json": {"name": "Shop", "bogus": 1}},
+        {"json": {}},
+        {"data": "{not json", "content_type": "application/json"},
+        {"data": "name=Shop", "content_type": "text/plain"},
+    ],
+    ids=["empty-name", "unknown-field", "no-name", "invalid-json", "not-json"],
+)
+@pytest.mark.parametrize(
+    "authorization, error",
+    [
+        (None, "authorization_required"),
+        ("Bearer not-a-token", "invalid_token"),
+    ],
+    ids=["no-token", "bad-token"],
+)
+def test_token_is_checked_before_the_body(client, body, authorization, error):
+    headers = {"Authorization": authorization} if authorization else {}
+
+    response = client.post("/store", headers=headers, **body)
+
+    assert_auth_error(response, error)
+
+
+@pytest.mark.parametrize(
+    "method, path, body",
+    [
+        ("PUT", "/store/99999", {"name": ""}),
+        ("POST", "/item", {"name": "", "price": "x", "store_id": 99999}),
+        ("DELETE", "/user/99999", None),
+        ("GET", "/user/99999", None),
+        ("POST", "/store/99999/tag", {"name": ""}),
+    ],
+)
+def test_token_is_checked_before_the_path_and_body(client, method, path, body):
+    response = client.open(path, method=method, json=body)
+
+    assert_auth_error(response, "authorization_required")
+
+
+def test_revoked_token_is_checked_before_the_body(client, tokens):
+    logout(client, tokens["access_token"])
+
+    response = client.post(
+        "/store", json={"name": ""}, headers=auth_header(tokens["access_token"])
+    )
+
+    assert_auth_error(response, "token_revoked")
