@@ -1,5 +1,7 @@
 """Builders that go through the real API, as a client would."""
 
+import pytest
+
 PASSWORD = "correct horse battery"
 
 
@@ -64,3 +66,18 @@ def assert_error(
     if error is not None:
         assert body["error"] == error
     return body
+
+
+def invalid_name_bodies(unknown_field: str) -> list:
+    """Bodies `{name}` that must be a 422, each with the field `errors.json` names."""
+    return [
+        pytest.param({}, "name", id="missing-name"),
+        pytest.param({"name": ""}, "name", id="empty-name"),
+        pytest.param({"name": "   "}, "name", id="whitespace-only-name"),
+        pytest.param({"name": "x" * 81}, "name", id="name-of-81-chars"),
+        pytest.param({"name": None}, "name", id="null-name"),
+        pytest.param({"name": 42}, "name", id="non-string-name"),
+        pytest.param(
+            {"name": "x", unknown_field: "y"}, unknown_field, id="unknown-field"
+        ),
+    ]

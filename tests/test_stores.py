@@ -12,6 +12,7 @@ from tests.helpers import (
     create_item,
     create_store,
     create_tag,
+    invalid_name_bodies,
     link,
 )
 
@@ -20,15 +21,7 @@ PLAIN_ITEM_KEYS = {"id", "name", "price", "description"}
 PLAIN_TAG_KEYS = {"id", "name"}
 
 # (body, field that `errors.json` must name)
-INVALID_STORE_BODIES = [
-    pytest.param({}, "name", id="missing-name"),
-    pytest.param({"name": ""}, "name", id="empty-name"),
-    pytest.param({"name": "   "}, "name", id="whitespace-only-name"),
-    pytest.param({"name": "x" * 81}, "name", id="name-of-81-chars"),
-    pytest.param({"name": None}, "name", id="null-name"),
-    pytest.param({"name": 42}, "name", id="non-string-name"),
-    pytest.param({"name": "Shop", "owner": "bob"}, "owner", id="unknown-field"),
-]
+INVALID_STORE_BODIES = invalid_name_bodies(unknown_field="owner")
 
 NON_INTEGER_STORE_PATHS = [
     pytest.param("get", "/store/abc", id="get-word"),

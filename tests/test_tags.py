@@ -9,6 +9,7 @@ from tests.helpers import (
     create_item,
     create_store,
     create_tag,
+    invalid_name_bodies,
     link,
 )
 
@@ -16,15 +17,7 @@ TAG_KEYS = {"id", "name", "store", "items"}
 ITEM_KEYS = {"id", "name", "price", "description", "store", "tags"}
 PLAIN_ITEM_KEYS = {"id", "name", "price", "description"}
 
-INVALID_TAG_BODIES = [
-    pytest.param({}, "name", id="missing-name"),
-    pytest.param({"name": ""}, "name", id="empty-name"),
-    pytest.param({"name": "   "}, "name", id="whitespace-only-name"),
-    pytest.param({"name": "x" * 81}, "name", id="name-of-81-chars"),
-    pytest.param({"name": None}, "name", id="null-name"),
-    pytest.param({"name": 42}, "name", id="non-string-name"),
-    pytest.param({"name": "sale", "colour": "red"}, "colour", id="unknown-field"),
-]
+INVALID_TAG_BODIES = invalid_name_bodies(unknown_field="colour")
 
 NON_INTEGER_TAG_PATHS = [
     pytest.param("get", "/store/abc/tag", id="get-store-tags"),
