@@ -9,6 +9,11 @@ from flask import Blueprint as StaticBlueprint
 from flask import Flask, jsonify
 from flask_jwt_extended import JWTManager
 from flask_migrate import Migrate
+from redis import Redis
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+from sqlalchemy.exc import InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as SQLAlchemyTimeoutError
 
 import blocklist
 import cli
@@ -44,7 +49,13 @@ DEFAULTS = {
             "`POST /login`, then use **Authorize** with the `access_token`."
         }
     },
+    # A connection that died while idle (a restarted server, a dropped link)
+    # is noticed and replaced before use, not handed to a request.
     "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
+    "REDIS_URL": None,
+    "REDIS_KEY_PREFIX": "stores:",
+    # Seconds to wait on an unreachable database or Redis before answering 503.
+    "BACKEND_TIMEOUT": 3,
     "JWT_ACCESS_TOKEN_EXPIRES": timedelta(minutes=15),
     "JWT_REFRESH_TOKEN_EXPIRES": timedelta(days=30),
 }
@@ -67,6 +78,8 @@ def config_from_env() -> dict:
     config = {}
     if os.environ.get("DATABASE_URL"):
         config["SQLALCHEMY_DATABASE_URI"] = os.environ["DATABASE_URL"]
+    if os.environ.get("REDIS_URL"):
+        config["REDIS_URL"] = os.environ["REDIS_URL"]
     if os.environ.get("JWT_SECRET_KEY"):
         config["JWT_SECRET_KEY"] = os.environ["JWT_SECRET_KEY"]
     if os.environ.get("JWT_ACCESS_TOKEN_EXPIRES_MINUTES"):
@@ -85,23 +98,51 @@ def create_app(config: dict | None = None) -> Flask:
     app.config.from_mapping(DEFAULTS)
     app.config.from_mapping(config_from_env())
     app.config.from_mapping(config or {})
-    _default_database(app)
+    _database_settings(app)
     _require_secret_key(app)
 
     db.init_app(app)
+    _init_redis(app)
     Migrate(app, db, directory=MIGRATIONS_DIR, render_as_batch=True, compare_type=True)
     _init_jwt(app)
     blocklist.init_app(app)
     cli.init_app(app)
     _init_api(app)
+    _register_outage_handlers(app)
     return app
 
 
-def _default_database(app: Flask) -> None:
-    if not app.config.get("SQLALCHEMY_DATABASE_URI"):
+def _database_settings(app: Flask) -> None:
+    url = app.config.get("SQLALCHEMY_DATABASE_URI")
+    if not url:
         os.makedirs(app.instance_path, exist_ok=True)
         path = os.path.join(app.instance_path, "stores.db")
-        app.config["SQLALCHEMY_DATABASE_URI"] = f"sqlite:///{path}"
+        url = f"sqlite:///{path}"
+    # Plain PostgreSQL URLs (as hosting providers hand them out) get the
+    # installed driver, psycopg 3.
+    for scheme in ("postgres://", "postgresql://"):
+        if url.startswith(scheme):
+            url = "postgresql+psycopg://" + url.removeprefix(scheme)
+    app.config["SQLALCHEMY_DATABASE_URI"] = url
+    if url.startswith("postgresql"):
+        options = app.config["SQLALCHEMY_ENGINE_OPTIONS"] = {
+            **app.config["SQLALCHEMY_ENGINE_OPTIONS"]
+        }
+        options.setdefault(
+            "connect_args", {"connect_timeout": app.config["BACKEND_TIMEOUT"]}
+        )
+
+
+def _init_redis(app: Flask) -> None:
+    if app.config["REDIS_URL"]:
+        timeout = app.config["BACKEND_TIMEOUT"]
+        app.extensions["redis"] = Redis.from_url(
+            app.config["REDIS_URL"],
+            socket_connect_timeout=timeout,
+            socket_timeout=timeout,
+            # Idle connections are checked before reuse, as the database's are.
+            health_check_interval=30,
+        )
 
 
 def _require_secret_key(app: Flask) -> None:
@@ -171,6 +212,28 @@ def _init_jwt(app: Flask) -> None:
     @jwt.token_verification_failed_loader
     def claims_rejected(_header, _claims):
         return _jwt_error(401, "Invalid token: claims rejected.", "invalid_token")
+
+
+def _register_outage_handlers(app: Flask) -> None:
+    """An unreachable database or Redis is a 503 for the client, not a 500.
+
+    Protected requests fail closed: if revocation cannot be checked the token
+    is not accepted. Connections are re-established on the next request once
+    the server is back.
+    """
+
+    def unavailable(what: str):
+        def handler(error):
+            app.logger.warning("%s unavailable: %s", what, error)
+            payload = error_payload(503, f"{what} unavailable; try again shortly.")
+            return jsonify(payload), 503, {"Retry-After": "5"}
+
+        return handler
+
+    for error in (OperationalError, InterfaceError, SQLAlchemyTimeoutError):
+        app.register_error_handler(error, unavailable("Database"))
+    for error in (RedisConnectionError, RedisTimeoutError):
+        app.register_error_handler(error, unavailable("Redis"))
 
 
 def _init_api(app: Flask) -> None:

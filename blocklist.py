@@ -1,13 +1,21 @@
 """Token revocation: what logout and refresh rotation write, and what every request checks.
 
-Entries live in the database, so a revoked token stays revoked in every worker
-on every host and across restarts. Each entry is kept until the token it
-revokes would have expired anyway; `flask tokens prune` deletes older ones.
+Two stores, one behaviour. With `REDIS_URL` set, revoked token ids live in
+Redis, each key expiring with the token it revokes; otherwise they live in the
+database's `revoked_tokens` table, and `flask tokens prune` deletes entries
+whose tokens have expired anyway. Either way every worker on every host sees
+the same list, and it outlives restarts of the API.
+
+If the store cannot be reached, the check raises and the request is answered
+503 (see app.py): a token is never accepted because its revocation could not
+be read.
 """
 
+import math
 from datetime import UTC, datetime
 
 from flask import current_app
+from redis import Redis
 from sqlalchemy import delete, select
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
@@ -51,12 +59,36 @@ class DatabaseBlocklist:
         return result.rowcount
 
 
-def get_blocklist() -> DatabaseBlocklist:
+class RedisBlocklist:
+    """Revoked token ids as Redis keys that expire with their tokens."""
+
+    def __init__(self, client: Redis, prefix: str):
+        self.client = client
+        self.prefix = f"{prefix}revoked:"
+
+    def revoke(self, jti: str, expires_at: datetime) -> bool:
+        """Revoke a token id; False when it was already revoked (SET NX is atomic)."""
+        seconds = math.ceil((expires_at - datetime.now(UTC)).total_seconds())
+        return bool(self.client.set(self.prefix + jti, 1, ex=max(seconds, 1), nx=True))
+
+    def is_revoked(self, jti: str) -> bool:
+        return self.client.exists(self.prefix + jti) == 1
+
+    def prune(self, now: datetime) -> int:
+        return 0  # Redis deletes each entry when its token expires
+
+
+def get_blocklist() -> DatabaseBlocklist | RedisBlocklist:
     return current_app.extensions["blocklist"]
 
 
 def init_app(app) -> None:
-    app.extensions["blocklist"] = DatabaseBlocklist()
+    redis = app.extensions.get("redis")
+    app.extensions["blocklist"] = (
+        RedisBlocklist(redis, app.config["REDIS_KEY_PREFIX"])
+        if redis is not None
+        else DatabaseBlocklist()
+    )
 
 
 def expiry_of(claims: dict) -> datetime:

@@ -37,6 +37,30 @@ def call(
         return error.code, json.loads(error.read() or b"null")
 
 
+class HeldRequest:
+    """A GET whose headers are sent but for the blank line that ends them."""
+
+    def __init__(self, base_url: str, path: str, token: str):
+        host, port = base_url.removeprefix("http://").split(":")
+        self.sock = socket.create_connection((host, int(port)), timeout=10)
+        self.sock.sendall(
+            f"GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n"
+            f"Authorization: Bearer {token}\r\n".encode()
+        )
+
+    def finish(self) -> tuple[int, dict]:
+        self.sock.sendall(b"\r\n")
+        with self.sock, self.sock.makefile("rb") as stream:
+            status = int(stream.readline().split()[1])
+            while stream.readline() not in (b"\r\n", b""):
+                pass  # headers
+            return status, json.loads(stream.read())
+
+
+def hold_request(base_url: str, path: str, token: str) -> HeldRequest:
+    return HeldRequest(base_url, path, token)
+
+
 @contextmanager
 def gunicorn(env: dict, log_path: Path, workers: int = 2):
     """gunicorn with the project's gunicorn.conf.py; yields its base URL once it answers."""
