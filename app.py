@@ -80,6 +80,8 @@ def config_from_env() -> dict:
         config["SQLALCHEMY_DATABASE_URI"] = os.environ["DATABASE_URL"]
     if os.environ.get("REDIS_URL"):
         config["REDIS_URL"] = os.environ["REDIS_URL"]
+    if os.environ.get("REDIS_KEY_PREFIX"):
+        config["REDIS_KEY_PREFIX"] = os.environ["REDIS_KEY_PREFIX"]
     if os.environ.get("JWT_SECRET_KEY"):
         config["JWT_SECRET_KEY"] = os.environ["JWT_SECRET_KEY"]
     if os.environ.get("JWT_ACCESS_TOKEN_EXPIRES_MINUTES"):

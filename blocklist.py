@@ -40,8 +40,9 @@ class DatabaseBlocklist:
             insert(RevokedTokenModel)
             .values(jti=jti, expires_at=expires_at)
             .on_conflict_do_nothing(index_elements=["jti"])
+            .returning(RevokedTokenModel.jti)
         )
-        inserted = db.session.execute(statement).rowcount == 1
+        inserted = db.session.scalar(statement) is not None
         db.session.commit()
         return inserted
 
@@ -73,9 +74,6 @@ class RedisBlocklist:
 
     def is_revoked(self, jti: str) -> bool:
         return self.client.exists(self.prefix + jti) == 1
-
-    def prune(self, now: datetime) -> int:
-        return 0  # Redis deletes each entry when its token expires
 
 
 def get_blocklist() -> DatabaseBlocklist | RedisBlocklist:

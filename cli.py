@@ -6,7 +6,7 @@ import click
 from flask.cli import AppGroup
 from marshmallow import ValidationError
 
-from blocklist import RedisBlocklist, get_blocklist
+from blocklist import DatabaseBlocklist, RedisBlocklist, get_blocklist
 from db import db
 from models import UserModel
 from schemas import UserSchema
@@ -50,13 +50,11 @@ def create_admin(username: str, password: str | None) -> None:
 
 @tokens_cli.command("prune")
 def prune_tokens() -> None:
-    """Delete blocklist entries whose tokens have expired anyway."""
-    blocklist = get_blocklist()
-    if isinstance(blocklist, RedisBlocklist):
-        click.echo("Revoked tokens live in Redis, which expires them itself.")
-        return
-    removed = blocklist.prune(datetime.now(UTC))
+    """Delete database blocklist entries whose tokens have expired anyway."""
+    removed = DatabaseBlocklist().prune(datetime.now(UTC))
     click.echo(f"Pruned {removed} expired blocklist entries.")
+    if isinstance(get_blocklist(), RedisBlocklist):
+        click.echo("Tokens revoked in Redis expire there by themselves.")
 
 
 def init_app(app) -> None:

@@ -1,12 +1,20 @@
-"""Fixtures: an app on its own migrated database per test, clients, and builders."""
+"""Fixtures: an app per test on its own clean, migrated database, clients and builders.
+
+Every test that uses `app` runs three times: on SQLite with the database
+blocklist, on PostgreSQL with the database blocklist, and on PostgreSQL with
+the Redis blocklist (see tests/backends.py for when the servers are absent).
+"""
 
 import shutil
+import uuid
 
 import pytest
 from flask_migrate import upgrade
+from sqlalchemy import create_engine, text
 
 from app import create_app
 from db import db
+from tests.backends import REDIS_URL, PostgresServer, delete_keys, redis_server
 from tests.helpers import (
     PASSWORD,
     auth_header,
@@ -19,43 +27,131 @@ from tests.helpers import (
 from tests.servers import gunicorn
 
 SECRET = "test-secret-key-that-is-long-enough-to-sign-tokens"
+BACKENDS = ["sqlite", "postgresql", "postgresql+redis"]
 
 
 def build_app(database_url: str, **overrides):
     return create_app(
         {
             "TESTING": True,
-            "SQLALCHEMY_DATABASE_URI": database_url,
             "JWT_SECRET_KEY": SECRET,
             **overrides,
+            "SQLALCHEMY_DATABASE_URI": database_url,
         }
     )
+
+
+def migrate(database_url: str) -> None:
+    migrated = build_app(database_url)
+    with migrated.app_context():
+        upgrade()
+        db.engine.dispose()
 
 
 @pytest.fixture(scope="session")
 def migrated_sqlite(tmp_path_factory):
     """One SQLite file built by the migrations, copied for every test."""
     path = tmp_path_factory.mktemp("template") / "template.db"
-    template_app = build_app(f"sqlite:///{path}")
-    with template_app.app_context():
-        upgrade()
-        db.engine.dispose()
+    migrate(f"sqlite:///{path}")
     return path
 
 
-@pytest.fixture
-def database_url(migrated_sqlite, tmp_path):
-    path = tmp_path / "test.db"
-    shutil.copy(migrated_sqlite, path)
-    return f"sqlite:///{path}"
+@pytest.fixture(scope="session")
+def postgres():
+    server = PostgresServer()
+    yield server
+    server.close()
+
+
+@pytest.fixture(scope="session")
+def migrated_postgres(postgres):
+    """A PostgreSQL database of the suite's own, built by the migrations; emptied per test."""
+    url = postgres.create_database()
+    migrate(url)
+    engine = create_engine(url)
+    yield url, engine
+    engine.dispose()
+    postgres.drop_database(url)
+
+
+@pytest.fixture(scope="session")
+def redis():
+    client = redis_server()
+    yield client
+    client.close()
+
+
+@pytest.fixture(params=BACKENDS)
+def backend(request):
+    return request.param
 
 
 @pytest.fixture
-def app(database_url):
-    app = build_app(database_url)
-    yield app
-    with app.app_context():
-        db.engine.dispose()
+def app_config(request, backend, tmp_path):
+    """The overrides that point an app at this test's clean database (and Redis)."""
+    if backend == "sqlite":
+        path = tmp_path / "test.db"
+        shutil.copy(request.getfixturevalue("migrated_sqlite"), path)
+        yield {"SQLALCHEMY_DATABASE_URI": f"sqlite:///{path}"}
+        return
+    url, engine = request.getfixturevalue("migrated_postgres")
+    with engine.begin() as connection:
+        tables = ", ".join(table.name for table in db.metadata.sorted_tables)
+        connection.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+    if backend == "postgresql":
+        yield {"SQLALCHEMY_DATABASE_URI": url}
+        return
+    client = request.getfixturevalue("redis")
+    prefix = f"stores-test:{uuid.uuid4().hex}:"
+    yield {
+        "SQLALCHEMY_DATABASE_URI": url,
+        "REDIS_URL": REDIS_URL,
+        "REDIS_KEY_PREFIX": prefix,
+    }
+    delete_keys(client, prefix)
+
+
+@pytest.fixture
+def app_factory():
+    """Builds apps from explicit settings, and closes their connections afterwards."""
+    built = []
+
+    def make(database_url: str, **overrides):
+        app = build_app(database_url, **overrides)
+        built.append(app)
+        return app
+
+    yield make
+    for app in built:
+        with app.app_context():
+            db.engine.dispose()
+        if "redis" in app.extensions:
+            app.extensions["redis"].close()
+
+
+@pytest.fixture
+def make_app(app_factory, app_config):
+    """Builds apps on this test's backend; each extra app shares its database."""
+
+    def make(**overrides):
+        settings = {**app_config, **overrides}
+        return app_factory(settings.pop("SQLALCHEMY_DATABASE_URI"), **settings)
+
+    return make
+
+
+@pytest.fixture
+def fresh_postgres(postgres):
+    """A migrated PostgreSQL database for this test alone."""
+    url = postgres.create_database()
+    migrate(url)
+    yield url
+    postgres.drop_database(url)
+
+
+@pytest.fixture
+def app(make_app):
+    return make_app()
 
 
 @pytest.fixture

@@ -18,6 +18,8 @@ def clean_environment(monkeypatch):
         "JWT_ACCESS_TOKEN_EXPIRES_MINUTES",
         "JWT_REFRESH_TOKEN_EXPIRES_DAYS",
         "FLASK_DEBUG",
+        "REDIS_URL",
+        "REDIS_KEY_PREFIX",
     ):
         monkeypatch.delenv(name, raising=False)
 
@@ -98,3 +100,30 @@ def test_flaskenv_points_the_flask_command_at_the_app():
     flaskenv = Path(__file__).resolve().parent.parent / ".flaskenv"
 
     assert "FLASK_APP=app" in flaskenv.read_text().splitlines()
+
+
+@pytest.mark.parametrize("scheme", ["postgres", "postgresql"])
+def test_plain_postgresql_urls_get_the_psycopg_driver(monkeypatch, scheme):
+    monkeypatch.setenv("DATABASE_URL", f"{scheme}://user:pw@db.internal:5432/stores")
+
+    app = create_app({"TESTING": True})
+
+    assert app.config["SQLALCHEMY_DATABASE_URI"] == (
+        "postgresql+psycopg://user:pw@db.internal:5432/stores"
+    )
+
+
+def test_redis_url_from_the_environment_selects_the_redis_blocklist(monkeypatch):
+    monkeypatch.setenv("REDIS_URL", "redis://cache.internal:6379/0")
+    monkeypatch.setenv("REDIS_KEY_PREFIX", "shop:")
+
+    app = create_app({"TESTING": True, "SQLALCHEMY_DATABASE_URI": "sqlite://"})
+
+    assert type(app.extensions["blocklist"]).__name__ == "RedisBlocklist"
+    assert app.extensions["blocklist"].prefix == "shop:revoked:"
+
+
+def test_without_redis_the_blocklist_lives_in_the_database():
+    app = create_app({"TESTING": True, "SQLALCHEMY_DATABASE_URI": "sqlite://"})
+
+    assert type(app.extensions["blocklist"]).__name__ == "DatabaseBlocklist"

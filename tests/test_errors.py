@@ -4,7 +4,6 @@ import logging
 
 import pytest
 
-from tests.conftest import build_app
 from tests.helpers import assert_error
 
 
@@ -103,9 +102,9 @@ def test_nul_character_in_a_name_is_a_422(client, user_headers):
 
 
 @pytest.fixture
-def failing_app(database_url):
+def failing_app(make_app):
     """An app with a route that fails unexpectedly, as production runs it."""
-    app = build_app(database_url, PROPAGATE_EXCEPTIONS=False)
+    app = make_app(PROPAGATE_EXCEPTIONS=False)
 
     @app.get("/explode")
     def explode():

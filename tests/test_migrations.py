@@ -7,6 +7,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from flask_migrate import downgrade, upgrade
 from sqlalchemy import inspect, text
+from sqlalchemy.exc import IntegrityError
 
 from db import db
 from tests.conftest import build_app
@@ -16,7 +17,7 @@ def schema_differences() -> list:
     with warnings.catch_warnings():
         # SQLite cannot reflect expression indexes, so neither SQLAlchemy nor
         # Alembic can compare the case-insensitive username index there and
-        # both say so; test_username_index_exists_and_ignores_case checks it.
+        # both say so; the test of case-insensitive usernames checks it there.
         warnings.filterwarnings(
             "ignore", "Skipped unsupported reflection of expression"
         )
@@ -34,9 +35,16 @@ def table_names() -> set[str]:
     return set(inspect(db.engine).get_table_names()) - {"alembic_version"}
 
 
-@pytest.fixture
-def empty_app(tmp_path):
-    app = build_app(f"sqlite:///{tmp_path / 'empty.db'}")
+@pytest.fixture(params=["sqlite", "postgresql"])
+def empty_app(request, tmp_path):
+    """An app on an empty database, with its app context pushed."""
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path / 'empty.db'}"
+    else:
+        postgres = request.getfixturevalue("postgres")
+        url = postgres.create_database()
+        request.addfinalizer(lambda: postgres.drop_database(url))
+    app = build_app(url)
     with app.app_context():
         yield app
         db.engine.dispose()
@@ -66,17 +74,20 @@ def test_upgrade_after_downgrade_rebuilds_the_same_schema(empty_app):
     assert schema_differences() == []
 
 
-def test_username_index_exists_and_ignores_case(empty_app):
+def test_usernames_are_unique_without_regard_to_case_in_the_database(empty_app):
     upgrade()
+    insert = text("INSERT INTO users (username, password_hash) VALUES (:name, 'x')")
 
     with db.engine.connect() as connection:
-        sql = connection.scalar(
-            text("SELECT sql FROM sqlite_master WHERE name = 'uq_users_username_lower'")
-        )
-    assert sql is not None
-    assert "UNIQUE" in sql.upper() and "lower(username)" in sql
+        connection.execute(insert, {"name": "Jane"})
+        with pytest.raises(IntegrityError):
+            connection.execute(insert, {"name": "jANE"})
 
 
-def test_foreign_keys_are_enforced_on_sqlite(app):
+def test_foreign_keys_are_enforced_on_sqlite(tmp_path):
+    app = build_app(f"sqlite:///{tmp_path / 'fk.db'}")
+
     with app.app_context(), db.engine.connect() as connection:
         assert connection.scalar(text("PRAGMA foreign_keys")) == 1
+    with app.app_context():
+        db.engine.dispose()

@@ -8,8 +8,6 @@ import jwt as pyjwt
 import pytest
 from flask_jwt_extended import create_access_token, create_refresh_token, decode_token
 
-from db import db
-from tests.conftest import build_app
 from tests.helpers import assert_error, auth_header, login, register
 
 OTHER_SECRET = "another-secret-key-that-is-also-long-enough-to-sign"
@@ -51,12 +49,9 @@ def tokens(client, carol) -> dict:
 
 
 @pytest.fixture
-def other_client(database_url):
+def other_client(make_app):
     """A client of a second app instance on the same database, as another worker."""
-    other_app = build_app(database_url)
-    yield other_app.test_client()
-    with other_app.app_context():
-        db.engine.dispose()
+    return make_app().test_client()
 
 
 # Identity and freshness

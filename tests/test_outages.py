@@ -1,0 +1,134 @@
+"""Fail closed: with the database or Redis out of reach, protected requests get a 503,
+never a pass and never a 500; service comes back by itself when the server does."""
+
+import uuid
+
+import pytest
+from sqlalchemy.engine import make_url
+
+from tests.backends import REDIS_URL, delete_keys
+from tests.helpers import assert_error, auth_header, login, register
+from tests.proxy import TCPProxy
+
+
+def through(proxy: TCPProxy, url: str) -> str:
+    return (
+        make_url(url)
+        .set(host="127.0.0.1", port=proxy.port)
+        .render_as_string(hide_password=False)
+    )
+
+
+@pytest.fixture
+def app_behind_database_proxy(app_factory, fresh_postgres):
+    """An app whose PostgreSQL (which holds the blocklist) is reached through a proxy."""
+    target = make_url(fresh_postgres)
+    proxy = TCPProxy((target.host, target.port or 5432))
+    yield proxy, app_factory(through(proxy, fresh_postgres), BACKEND_TIMEOUT=2)
+    proxy.close()
+
+
+@pytest.fixture
+def app_behind_redis_proxy(app_factory, fresh_postgres, redis):
+    """An app whose Redis (which holds the blocklist) is reached through a proxy."""
+    target = make_url(REDIS_URL)
+    proxy = TCPProxy((target.host, target.port or 6379))
+    prefix = f"stores-test:{uuid.uuid4().hex}:"
+    app = app_factory(
+        fresh_postgres,
+        REDIS_URL=through(proxy, REDIS_URL),
+        REDIS_KEY_PREFIX=prefix,
+        BACKEND_TIMEOUT=2,
+    )
+    yield proxy, app
+    proxy.close()
+    delete_keys(redis, prefix)
+
+
+def signed_in(client) -> dict:
+    register(client, "alice")
+    return auth_header(login(client, "alice")["access_token"])
+
+
+def test_database_outage_answers_503_then_recovers(app_behind_database_proxy):
+    proxy, app = app_behind_database_proxy
+    client = app.test_client()
+    headers = signed_in(client)
+    assert client.get("/store", headers=headers).status_code == 200
+
+    proxy.cut()
+    during = client.get("/store", headers=headers)
+    proxy.restore()
+    after = client.get("/store", headers=headers)
+
+    body = assert_error(during, 503)
+    assert "Database" in body["message"]
+    assert during.headers["Retry-After"]
+    assert after.status_code == 200
+
+
+def test_database_outage_refuses_login_with_503(app_behind_database_proxy):
+    proxy, app = app_behind_database_proxy
+    client = app.test_client()
+    register(client, "alice")
+
+    proxy.cut()
+    response = client.post("/login", json={"username": "alice", "password": "x" * 8})
+
+    assert_error(response, 503)
+
+
+def test_health_names_the_database_when_it_is_down(app_behind_database_proxy):
+    proxy, app = app_behind_database_proxy
+    client = app.test_client()
+
+    proxy.cut()
+    response = client.get("/health")
+    proxy.restore()
+
+    assert assert_error(response, 503)["message"] == "Unavailable: database."
+    assert client.get("/health").status_code == 200
+
+
+def test_redis_outage_answers_503_then_recovers(app_behind_redis_proxy):
+    proxy, app = app_behind_redis_proxy
+    client = app.test_client()
+    headers = signed_in(client)
+    assert client.get("/me", headers=headers).status_code == 200
+
+    proxy.cut()
+    during = client.get("/me", headers=headers)
+    proxy.restore()
+    after = client.get("/me", headers=headers)
+
+    body = assert_error(during, 503)
+    assert "Redis" in body["message"]
+    assert after.status_code == 200
+
+
+def test_logout_during_a_redis_outage_is_a_503_and_revokes_nothing(
+    app_behind_redis_proxy,
+):
+    proxy, app = app_behind_redis_proxy
+    client = app.test_client()
+    headers = signed_in(client)
+
+    proxy.cut()
+    during = client.post("/logout", headers=headers)
+    proxy.restore()
+
+    assert_error(during, 503)
+    assert client.post("/logout", headers=headers).status_code == 200
+    assert_error(client.get("/me", headers=headers), 401, error="token_revoked")
+
+
+def test_health_names_redis_when_it_is_down(app_behind_redis_proxy):
+    proxy, app = app_behind_redis_proxy
+    client = app.test_client()
+
+    proxy.cut()
+    response = client.get("/health")
+    proxy.restore()
+
+    assert assert_error(response, 503)["message"] == "Unavailable: Redis."
+    assert client.get("/health").status_code == 200
