@@ -24,7 +24,8 @@ REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 
 
 def unreachable(what: str, url: str, error: Exception):
-    reason = f"{what} is not reachable at {url} ({type(error).__name__}: {error})"
+    detail = str(error).splitlines()[0]
+    reason = f"{what} is not reachable at {url} ({type(error).__name__}: {detail})"
     if os.environ.get("CI") == "true":
         pytest.fail(f"{reason}; CI=true requires it")
     pytest.skip(reason)
