@@ -12,6 +12,7 @@ from http import HTTPStatus
 
 import flask_smorest
 import marshmallow as ma
+from flask import request
 from flask.json.provider import DefaultJSONProvider
 from flask_jwt_extended import (
     current_user,
@@ -21,9 +22,13 @@ from flask_jwt_extended import (
 )
 from flask_jwt_extended.exceptions import FreshTokenRequired
 from flask_smorest import abort
+from flask_smorest.etag import ETAG_HEADER, IF_MATCH_HEADER, IF_NONE_MATCH_HEADER
+from flask_smorest.exceptions import NotModified
 from flask_smorest.spec.plugins import integerconverter2paramschema
+from flask_smorest.utils import resolve_schema_instance
 from webargs import core
 from webargs.flaskparser import FlaskParser, is_json_request
+from werkzeug.http import quote_etag
 from werkzeug.routing import IntegerConverter
 
 from db import MAX_ID
@@ -110,6 +115,31 @@ class Api(flask_smorest.Api):
             },
         )
 
+    def _register_etag_headers(self):
+        components = self.spec.components
+        components.parameter(
+            "IF_NONE_MATCH",
+            "header",
+            {
+                **IF_NONE_MATCH_HEADER,
+                "description": "An ETag from an earlier answer: 304 with no body "
+                "while the resource still has it.",
+            },
+            lazy=True,
+        )
+        components.parameter(
+            "IF_MATCH",
+            "header",
+            {
+                **IF_MATCH_HEADER,
+                "required": False,
+                "description": "Optional. The ETag the change is based on: 412, "
+                "and nothing changes, when the resource no longer has it.",
+            },
+            lazy=True,
+        )
+        components.header("ETAG", ETAG_HEADER, lazy=True)
+
     def handle_http_exception(self, error):
         """Every HTTP error, raised or unexpected, in the one envelope.
 
@@ -135,6 +165,8 @@ class Api(flask_smorest.Api):
         }
         headers.update(auth_headers(error.code))
         headers.update(data.get("headers") or {})
+        if error.code == 304:
+            return "", 304, headers
         return payload, error.code, headers
 
 
@@ -194,6 +226,49 @@ class JSONProvider(DefaultJSONProvider):
 
 class Blueprint(flask_smorest.Blueprint):
     ARGUMENTS_PARSER = Parser()
+    PAGINATION_ARGUMENTS_PARSER = Parser()
+    # Without paging parameters a list is its first page. 50 keeps the usual
+    # lists whole (a page of stores is a few hundred KB at most).
+    DEFAULT_PAGINATION_PARAMETERS = {"page": 1, "page_size": 50, "max_page_size": 100}
+
+    # ETags: sent on every GET, honoured in If-None-Match (304) and in
+    # If-Match on PUT and DELETE (412 when stale). flask-smorest would also
+    # demand If-Match on every write (428); clients written without ETags
+    # must keep working, so a write without If-Match simply proceeds.
+
+    def _check_precondition(self):
+        pass
+
+    def _verify_check_etag(self):
+        pass
+
+    def check_etag(self, etag_data, etag_schema=None):
+        """412 unless If-Match, when sent, names the resource's current ETag."""
+        if not request.if_match:
+            return
+        if etag_schema is not None:
+            etag_data = resolve_schema_instance(etag_schema).dump(etag_data)
+        if self._generate_etag(etag_data) not in request.if_match:
+            abort(
+                412,
+                message="The resource has changed since it was read: "
+                "If-Match does not match its current ETag.",
+            )
+
+    def _check_not_modified(self, etag):
+        if (
+            request.method in self.METHODS_CHECKING_NOT_MODIFIED
+            and etag in request.if_none_match
+        ):
+            not_modified = NotModified()
+            not_modified.data = {"headers": {"ETag": quote_etag(etag)}}
+            raise not_modified
+
+    def _prepare_etag_doc(self, doc, doc_info, **kwargs):
+        doc = super()._prepare_etag_doc(doc, doc_info, **kwargs)
+        for code in (428, "428"):
+            doc.get("responses", {}).pop(code, None)
+        return doc
 
     def arguments(self, schema, *, location="json", **kwargs):
         decorator = super().arguments(schema, location=location, **kwargs)

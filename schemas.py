@@ -187,3 +187,61 @@ class TokenSchema(Schema):
 
 class MessageSchema(Schema):
     message = fields.String(required=True)
+
+
+def sort_field(*fields_: str, default: str = "id") -> fields.String:
+    choices = [order for name in fields_ for order in (name, f"-{name}")]
+    return fields.String(
+        load_default=default,
+        validate=validate.OneOf(choices),
+        metadata={
+            "description": "Sort by this field; a leading `-` sorts descending. "
+            "Ties are broken by id.",
+            "enum": choices,
+        },
+    )
+
+
+class SearchFilter(Text):
+    """`q`: part of a name, matched without regard to case."""
+
+    def __init__(self, **kwargs):
+        super().__init__(
+            validate=validate.Length(min=1, max=80),
+            metadata={"description": "Part of the name, any letter case."},
+            **kwargs,
+        )
+
+
+class StoreQuerySchema(Schema):
+    q = SearchFilter()
+    sort = sort_field("id", "name")
+
+
+class ItemQuerySchema(Schema):
+    store_id = fields.Integer(
+        validate=validate.Range(min=1, max=MAX_ID),
+        metadata={"description": "Only items of this store."},
+    )
+    tag_id = fields.Integer(
+        validate=validate.Range(min=1, max=MAX_ID),
+        metadata={"description": "Only items with this tag."},
+    )
+    q = SearchFilter()
+    min_price = fields.Decimal(
+        allow_nan=False,
+        validate=validate.Range(min=0, max=MAX_PRICE),
+        metadata={"description": "Only items priced at least this."},
+    )
+    max_price = fields.Decimal(
+        allow_nan=False,
+        validate=validate.Range(min=0, max=MAX_PRICE),
+        metadata={"description": "Only items priced at most this."},
+    )
+    sort = sort_field("id", "name", "price")
+
+    @validates_schema
+    def price_range_is_not_empty(self, data, **kwargs):
+        low, high = data.get("min_price"), data.get("max_price")
+        if low is not None and high is not None and low > high:
+            raise ValidationError("Must not be above max_price.", "min_price")

@@ -1,7 +1,8 @@
 """What every resource shares: lookups that 404 and writes that map constraint violations."""
 
 from flask import url_for
-from flask_smorest import abort
+from flask_smorest import Page, abort
+from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
 from db import db
@@ -66,3 +67,34 @@ LOCATION_HEADER = {
         "schema": {"type": "string"},
     }
 }
+
+
+class QueryPage(Page):
+    """A page of a SELECT: the database counts the rows and returns only this page."""
+
+    @property
+    def item_count(self) -> int:
+        counted = select(func.count()).select_from(
+            self.collection.order_by(None).subquery()
+        )
+        return db.session.scalar(counted)
+
+    @property
+    def items(self) -> list:
+        params = self.page_params
+        if params.first_item >= params.item_count:
+            return []  # past the end; also keeps absurd offsets out of SQL
+        page = self.collection.limit(params.page_size).offset(params.first_item)
+        return db.session.scalars(page).all()
+
+
+def name_contains(column, text: str):
+    """Case-insensitive substring match; `%` and `_` in `text` match themselves."""
+    return func.lower(column).contains(text.lower(), autoescape=True)
+
+
+def sorted_by(statement, sort: str, columns: dict):
+    """Order by `sort` (a key of `columns`, `-` first for descending), then by id."""
+    column = columns[sort.removeprefix("-")]
+    order = column.desc() if sort.startswith("-") else column.asc()
+    return statement.order_by(order, columns["id"].asc())

@@ -37,6 +37,7 @@ def _redis_answers() -> bool:
 
 
 @blp.route("/health")
+@blp.etag
 class Health(MethodView):
     @blp.response(200, HealthSchema)
     @blp.alt_response(

@@ -6,15 +6,18 @@ from sqlalchemy.orm import joinedload, selectinload
 
 from api import Blueprint
 from db import db
-from models import ItemModel
+from models import ItemModel, TagModel
 from resources.common import (
     LOCATION_HEADER,
+    QueryPage,
     commit_or_abort,
     delete_and_commit,
     get_or_404,
     location,
+    name_contains,
+    sorted_by,
 )
-from schemas import ItemSchema, ItemUpdateSchema, MessageSchema
+from schemas import ItemQuerySchema, ItemSchema, ItemUpdateSchema, MessageSchema
 
 blp = Blueprint("items", __name__, description="Items, each in one store.")
 
@@ -25,21 +28,44 @@ def get_item_or_404(item_id: int) -> ItemModel:
     return get_or_404(ItemModel, item_id, "Item not found.")
 
 
+SORTABLE = {"id": ItemModel.id, "name": ItemModel.name, "price": ItemModel.price}
+
+
+def filtered(items, query: dict):
+    """`items` narrowed by the filters present in `query`."""
+    if "store_id" in query:
+        items = items.where(ItemModel.store_id == query["store_id"])
+    if "tag_id" in query:
+        items = items.where(ItemModel.tags.any(TagModel.id == query["tag_id"]))
+    if "q" in query:
+        items = items.where(name_contains(ItemModel.name, query["q"]))
+    if "min_price" in query:
+        items = items.where(ItemModel.price >= query["min_price"])
+    if "max_price" in query:
+        items = items.where(ItemModel.price <= query["max_price"])
+    return items
+
+
 @blp.route("/item")
+@blp.etag
 class ItemList(MethodView):
     @blp.auth_required()
+    @blp.arguments(ItemQuerySchema, location="query")
     @blp.response(200, ItemSchema(many=True))
-    def get(self):
+    @blp.paginate(QueryPage)
+    def get(self, query):
         """List items
 
-        Every item with its store and tags, ordered by id.
+        Items with their store and tags, a page at a time (`page`,
+        `page_size`; the `X-Pagination` header says where this page is).
+        Filters combine: `store_id`, `tag_id`, `q` (part of the name, any
+        letter case), `min_price` and `max_price` (inclusive). `sort` orders
+        them (default: by id).
         """
-        query = (
-            select(ItemModel)
-            .options(joinedload(ItemModel.store), selectinload(ItemModel.tags))
-            .order_by(ItemModel.id)
+        items = select(ItemModel).options(
+            joinedload(ItemModel.store), selectinload(ItemModel.tags)
         )
-        return db.session.scalars(query).all()
+        return sorted_by(filtered(items, query), query["sort"], SORTABLE)
 
     @blp.auth_required(fresh=True)
     @blp.arguments(
@@ -64,6 +90,7 @@ class ItemList(MethodView):
 
 
 @blp.route("/item/<int:item_id>")
+@blp.etag
 class ItemView(MethodView):
     @blp.auth_required()
     @blp.response(200, ItemSchema)
@@ -87,6 +114,7 @@ class ItemView(MethodView):
         An item cannot move to another store: `store_id` in the body is a 422.
         """
         item = get_item_or_404(item_id)
+        blp.check_etag(item, ItemSchema)
         for field, value in item_data.items():
             setattr(item, field, value)
         commit_or_abort(conflict=ITEM_TAKEN)
@@ -100,5 +128,7 @@ class ItemView(MethodView):
 
         Also removes its links to tags.
         """
-        delete_and_commit(get_item_or_404(item_id))
+        item = get_item_or_404(item_id)
+        blp.check_etag(item, ItemSchema)
+        delete_and_commit(item)
         return {"message": "Item deleted."}

@@ -9,12 +9,15 @@ from db import db
 from models import StoreModel
 from resources.common import (
     LOCATION_HEADER,
+    QueryPage,
     commit_or_abort,
     delete_and_commit,
     get_or_404,
     location,
+    name_contains,
+    sorted_by,
 )
-from schemas import MessageSchema, PlainStoreSchema, StoreSchema
+from schemas import MessageSchema, PlainStoreSchema, StoreQuerySchema, StoreSchema
 
 blp = Blueprint("stores", __name__, description="Stores, with their items and tags.")
 
@@ -25,21 +28,30 @@ def get_store_or_404(store_id: int) -> StoreModel:
     return get_or_404(StoreModel, store_id, "Store not found.")
 
 
+SORTABLE = {"id": StoreModel.id, "name": StoreModel.name}
+
+
 @blp.route("/store")
+@blp.etag
 class StoreList(MethodView):
     @blp.auth_required()
+    @blp.arguments(StoreQuerySchema, location="query")
     @blp.response(200, StoreSchema(many=True))
-    def get(self):
+    @blp.paginate(QueryPage)
+    def get(self, query):
         """List stores
 
-        Every store with its items and tags, ordered by id.
+        Stores with their items and tags, a page at a time (`page`,
+        `page_size`; the `X-Pagination` header says where this page is).
+        `q` keeps stores whose name contains it, in any letter case; `sort`
+        orders them (default: by id).
         """
-        query = (
-            select(StoreModel)
-            .options(selectinload(StoreModel.items), selectinload(StoreModel.tags))
-            .order_by(StoreModel.id)
+        stores = select(StoreModel).options(
+            selectinload(StoreModel.items), selectinload(StoreModel.tags)
         )
-        return db.session.scalars(query).all()
+        if "q" in query:
+            stores = stores.where(name_contains(StoreModel.name, query["q"]))
+        return sorted_by(stores, query["sort"], SORTABLE)
 
     @blp.auth_required()
     @blp.arguments(PlainStoreSchema, example={"name": "Corner Shop"})
@@ -57,6 +69,7 @@ class StoreList(MethodView):
 
 
 @blp.route("/store/<int:store_id>")
+@blp.etag
 class StoreView(MethodView):
     @blp.auth_required()
     @blp.response(200, StoreSchema)
@@ -79,6 +92,7 @@ class StoreView(MethodView):
         Renaming a store to its current name is not a conflict.
         """
         store = get_store_or_404(store_id)
+        blp.check_etag(store, StoreSchema)
         store.name = store_data["name"]
         commit_or_abort(conflict=STORE_TAKEN)
         return store
@@ -91,5 +105,7 @@ class StoreView(MethodView):
 
         Deletes its items, its tags and every link between them.
         """
-        delete_and_commit(get_store_or_404(store_id))
+        store = get_store_or_404(store_id)
+        blp.check_etag(store, StoreSchema)
+        delete_and_commit(store)
         return {"message": "Store deleted."}

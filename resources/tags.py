@@ -11,6 +11,7 @@ from db import db
 from models import TagModel, items_tags
 from resources.common import (
     LOCATION_HEADER,
+    QueryPage,
     commit_or_abort,
     delete_and_commit,
     get_or_404,
@@ -30,23 +31,25 @@ def get_tag_or_404(tag_id: int) -> TagModel:
 
 
 @blp.route("/store/<int:store_id>/tag")
+@blp.etag
 class TagsInStore(MethodView):
     @blp.auth_required()
     @blp.response(200, TagSchema(many=True))
     @blp.alt_response(404, description="Store not found.")
+    @blp.paginate(QueryPage)
     def get(self, store_id):
         """List a store's tags
 
-        Each tag with its store and items, ordered by id.
+        Each tag with its store and items, ordered by id, a page at a time
+        (`page`, `page_size`; the `X-Pagination` header says where this page is).
         """
         store = get_store_or_404(store_id)
-        query = (
+        return (
             select(TagModel)
             .where(TagModel.store_id == store.id)
             .options(selectinload(TagModel.items))
             .order_by(TagModel.id)
         )
-        return db.session.scalars(query).all()
 
     @blp.auth_required()
     @blp.arguments(PlainTagSchema, example={"name": "furniture"})
@@ -65,6 +68,7 @@ class TagsInStore(MethodView):
 
 
 @blp.route("/tag/<int:tag_id>")
+@blp.etag
 class TagView(MethodView):
     @blp.auth_required()
     @blp.response(200, TagSchema)
@@ -86,6 +90,7 @@ class TagView(MethodView):
         Only a tag linked to no item can be deleted: unlink it first.
         """
         tag = get_tag_or_404(tag_id)
+        blp.check_etag(tag, TagSchema)
         if db.session.scalar(select(exists().where(items_tags.c.tag_id == tag.id))):
             abort(409, message="The tag is linked to items; unlink them first.")
         delete_and_commit(tag)

@@ -137,6 +137,7 @@ class Logout(MethodView):
 
 
 @blp.route("/me")
+@blp.etag
 class Me(MethodView):
     @blp.auth_required()
     @blp.response(200, UserSchema)
@@ -149,6 +150,7 @@ class Me(MethodView):
 
 
 @blp.route("/user/<int:user_id>")
+@blp.etag
 class UserView(MethodView):
     @blp.auth_required()
     @blp.response(200, UserSchema)
@@ -171,5 +173,7 @@ class UserView(MethodView):
         Your own account, or any account for an admin. Every token of the
         deleted user then fails with 401 `user_not_found`.
         """
-        delete_and_commit(get_user_for(user_id))
+        user = get_user_for(user_id)
+        blp.check_etag(user, UserSchema)
+        delete_and_commit(user)
         return {"message": "User deleted."}
