@@ -12,6 +12,7 @@ from http import HTTPStatus
 
 import flask_smorest
 import marshmallow as ma
+from apispec import BasePlugin
 from flask import request
 from flask.json.provider import DefaultJSONProvider
 from flask_jwt_extended import (
@@ -24,6 +25,7 @@ from flask_jwt_extended.exceptions import FreshTokenRequired
 from flask_smorest import abort
 from flask_smorest.etag import ETAG_HEADER, IF_MATCH_HEADER, IF_NONE_MATCH_HEADER
 from flask_smorest.exceptions import NotModified
+from flask_smorest.pagination import PaginationMetadataSchema
 from flask_smorest.spec.plugins import integerconverter2paramschema
 from flask_smorest.utils import resolve_schema_instance
 from webargs import core
@@ -97,8 +99,22 @@ class IdConverter(IntegerConverter):
         super().__init__(map, min=min, max=max, **kwargs)
 
 
+class SchemaExtrasPlugin(BasePlugin):
+    """Adds a schema class's `OPENAPI` dict to its component, for the rules
+    marshmallow checks in code that fields cannot express (e.g. minProperties)."""
+
+    def schema_helper(self, name, definition, **kwargs):
+        schema = kwargs.get("schema")
+        schema_class = schema if isinstance(schema, type) else type(schema)
+        return {**definition, **getattr(schema_class, "OPENAPI", {})}
+
+
 class Api(flask_smorest.Api):
     ERROR_SCHEMA = ErrorSchema
+
+    def __init__(self, app=None, **kwargs):
+        kwargs.setdefault("spec_kwargs", {"extra_plugins": [SchemaExtrasPlugin()]})
+        super().__init__(app, **kwargs)
 
     def init_app(self, app, *, spec_kwargs=None):
         app.url_map.converters["int"] = IdConverter
@@ -140,6 +156,20 @@ class Api(flask_smorest.Api):
         )
         components.header("ETAG", ETAG_HEADER, lazy=True)
 
+    def _register_pagination_header(self):
+        # The header's value is JSON, which OpenAPI says with `content`; a
+        # plain `schema` would mean the comma-separated "simple" style.
+        self.spec.components.header(
+            "PAGINATION",
+            {
+                "description": "Where this page is: JSON with total, total_pages, "
+                "first_page, last_page, page, previous_page, next_page (the last "
+                "four only where they exist).",
+                "content": {"application/json": {"schema": PaginationMetadataSchema}},
+            },
+            lazy=True,
+        )
+
     def handle_http_exception(self, error):
         """Every HTTP error, raised or unexpected, in the one envelope.
 
@@ -175,7 +205,14 @@ def _reject_constant(name: str):
 
 
 class Parser(FlaskParser):
-    """Reads JSON bodies exactly: decimals stay decimals, and NaN or Infinity is refused."""
+    """Reads JSON bodies exactly (decimals stay decimals, NaN and Infinity are
+    refused) and refuses unknown query parameters as it refuses unknown fields."""
+
+    DEFAULT_UNKNOWN_BY_LOCATION = {
+        **FlaskParser.DEFAULT_UNKNOWN_BY_LOCATION,
+        "query": ma.RAISE,
+        "querystring": ma.RAISE,
+    }
 
     def _raw_load_json(self, req):
         body = req.get_data(cache=True)
@@ -226,7 +263,9 @@ class JSONProvider(DefaultJSONProvider):
 
 class Blueprint(flask_smorest.Blueprint):
     ARGUMENTS_PARSER = Parser()
-    PAGINATION_ARGUMENTS_PARSER = Parser()
+    # The pager reads only `page` and `page_size`; the view's own query schema
+    # (a PagedQuerySchema) refuses anything else.
+    PAGINATION_ARGUMENTS_PARSER = Parser(unknown=ma.EXCLUDE)
     # Without paging parameters a list is its first page. 50 keeps the usual
     # lists whole (a page of stores is a few hundred KB at most).
     DEFAULT_PAGINATION_PARAMETERS = {"page": 1, "page_size": 50, "max_page_size": 100}

@@ -5,6 +5,7 @@ Ids and relations are dump-only, passwords load-only. Unknown fields are
 refused (marshmallow's default), names are trimmed before they are checked.
 """
 
+import re
 from decimal import Decimal
 
 from marshmallow import (
@@ -18,13 +19,27 @@ from marshmallow import (
 
 from db import MAX_ID
 
-NAME_LENGTH = validate.Length(min=1, max=80)
 MAX_PRICE = Decimal("99999999.99")
 CENT = Decimal("0.01")
+
+# The white space str.strip() trims (Python's), as regular-expression classes,
+# so that the patterns in the OpenAPI document accept exactly what the API does.
+SPACE = (
+    r"\t\n\x0b\x0c\r\x1c-\x20\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000"
+)
+VISIBLE = r"[^\x00-\x20\x7f-\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]"
+NOT_CONTROL = r"[^\x00-\x1f\x7f-\x9f]"
+# 1 to 80 characters, no control characters, once surrounding space is trimmed.
+NAME_PATTERN = rf"^[{SPACE}]*{VISIBLE}(?:{NOT_CONTROL}{{0,78}}{VISIBLE})?[{SPACE}]*$"
+USERNAME_PATTERN = rf"^[{SPACE}]*[A-Za-z0-9_.-]{{3,80}}[{SPACE}]*$"
 
 
 class Text(fields.String):
     """A string that refuses NUL characters, which no database stores faithfully."""
+
+    def __init__(self, **kwargs):
+        metadata = {"pattern": r"^[^\x00]*$", **kwargs.pop("metadata", {})}
+        super().__init__(metadata=metadata, **kwargs)
 
     def _deserialize(self, value, attr, data, **kwargs):
         text = super()._deserialize(value, attr, data, **kwargs)
@@ -34,17 +49,39 @@ class Text(fields.String):
 
 
 class Trimmed(Text):
-    """A string whose surrounding white space is trimmed before it is checked and stored."""
+    """A string checked as sent against `pattern` (which allows surrounding white
+    space), then trimmed of that white space before it is stored."""
+
+    def __init__(self, pattern: str | None = None, error: str = "", **kwargs):
+        self.pattern = re.compile(pattern) if pattern else None
+        self.error = error
+        metadata = kwargs.pop("metadata", {})
+        if pattern:
+            metadata = {"pattern": pattern, **metadata}
+        super().__init__(metadata=metadata, **kwargs)
 
     def _deserialize(self, value, attr, data, **kwargs):
-        return super()._deserialize(value, attr, data, **kwargs).strip()
+        text = super()._deserialize(value, attr, data, **kwargs)
+        if self.pattern and not self.pattern.fullmatch(text):
+            raise ValidationError(self.error)
+        return text.strip()
 
 
 class Name(Trimmed):
-    """The name of a store, an item or a tag: 1 to 80 characters after trimming."""
+    """The name of a store, an item or a tag."""
 
     def __init__(self, **kwargs):
-        super().__init__(validate=NAME_LENGTH, **kwargs)
+        kwargs["metadata"] = {
+            "description": "1 to 80 characters, no control characters; surrounding "
+            "white space is trimmed first.",
+            **kwargs.get("metadata", {}),
+        }
+        super().__init__(
+            NAME_PATTERN,
+            "1 to 80 characters without control characters, once surrounding "
+            "white space is trimmed.",
+            **kwargs,
+        )
 
 
 class Price(fields.Decimal):
@@ -115,6 +152,7 @@ class ItemSchema(PlainItemSchema):
 
 
 class ItemUpdateSchema(Schema):
+    OPENAPI = {"minProperties": 1}  # "at least one of", as require_a_field says
     name = Name(metadata={"example": "Chair"})
     price = Price()
     description = Text(allow_none=True, validate=validate.Length(max=1000))
@@ -149,11 +187,9 @@ class TagUnlinkSchema(Schema):
 class UserSchema(Schema):
     id = fields.Integer(dump_only=True)
     username = Trimmed(
+        USERNAME_PATTERN,
+        "3 to 80 letters, digits, '_', '.' or '-'.",
         required=True,
-        validate=validate.Regexp(
-            r"^[A-Za-z0-9_.-]{3,80}\Z",
-            error="3 to 80 letters, digits, '_', '.' or '-'.",
-        ),
         metadata={"example": "jane.doe"},
     )
     password = fields.String(
@@ -213,12 +249,22 @@ class SearchFilter(Text):
         )
 
 
-class StoreQuerySchema(Schema):
+class PagedQuerySchema(Schema):
+    """Query parameters of a paged list. Unknown parameters are refused (a
+    misspelt filter must not silently return everything); `page` and
+    `page_size` are read by the pager (see Blueprint.paginate)."""
+
+    @pre_load
+    def leave_paging_to_the_pager(self, data, **kwargs):
+        return {key: data[key] for key in data if key not in ("page", "page_size")}
+
+
+class StoreQuerySchema(PagedQuerySchema):
     q = SearchFilter()
     sort = sort_field("id", "name")
 
 
-class ItemQuerySchema(Schema):
+class ItemQuerySchema(PagedQuerySchema):
     store_id = fields.Integer(
         validate=validate.Range(min=1, max=MAX_ID),
         metadata={"description": "Only items of this store."},
@@ -239,9 +285,3 @@ class ItemQuerySchema(Schema):
         metadata={"description": "Only items priced at most this."},
     )
     sort = sort_field("id", "name", "price")
-
-    @validates_schema
-    def price_range_is_not_empty(self, data, **kwargs):
-        low, high = data.get("min_price"), data.get("max_price")
-        if low is not None and high is not None and low > high:
-            raise ValidationError("Must not be above max_price.", "min_price")

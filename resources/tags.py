@@ -19,7 +19,13 @@ from resources.common import (
 )
 from resources.items import get_item_or_404
 from resources.stores import get_store_or_404
-from schemas import MessageSchema, PlainTagSchema, TagSchema, TagUnlinkSchema
+from schemas import (
+    MessageSchema,
+    PagedQuerySchema,
+    PlainTagSchema,
+    TagSchema,
+    TagUnlinkSchema,
+)
 
 blp = Blueprint("tags", __name__, description="Tags of a store, linked to its items.")
 
@@ -34,10 +40,11 @@ def get_tag_or_404(tag_id: int) -> TagModel:
 @blp.etag
 class TagsInStore(MethodView):
     @blp.auth_required()
+    @blp.arguments(PagedQuerySchema, location="query")
     @blp.response(200, TagSchema(many=True))
     @blp.alt_response(404, description="Store not found.")
     @blp.paginate(QueryPage)
-    def get(self, store_id):
+    def get(self, _query, store_id):
         """List a store's tags
 
         Each tag with its store and items, ordered by id, a page at a time
