@@ -97,4 +97,6 @@ def sorted_by(statement, sort: str, columns: dict):
     """Order by `sort` (a key of `columns`, `-` first for descending), then by id."""
     column = columns[sort.removeprefix("-")]
     order = column.desc() if sort.startswith("-") else column.asc()
+    if column is columns["id"]:
+        return statement.order_by(order)
     return statement.order_by(order, columns["id"].asc())

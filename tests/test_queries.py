@@ -1,11 +1,13 @@
 """Lists cost a constant number of SQL queries, however many rows they return."""
 
+import json
 from contextlib import contextmanager
 
 import pytest
-from sqlalchemy import event
+from sqlalchemy import event, insert
 
 from db import db
+from models import ItemModel
 from tests.helpers import create_item, create_store, create_tag, link
 
 
@@ -68,3 +70,35 @@ def test_list_query_count_does_not_grow_with_rows(app, client, user_headers, url
 
     assert len(client.get(url, headers=user_headers).get_json()) >= 30
     assert with_30 == with_2
+
+
+@pytest.fixture
+def ten_thousand_items(app, client, user_headers):
+    store = create_store(client, user_headers, "warehouse")
+    rows = [
+        {"name": f"item {n:05}", "price": n % 500, "store_id": store["id"]}
+        for n in range(10_000)
+    ]
+    with app.app_context():
+        db.session.execute(insert(ItemModel), rows)
+        db.session.commit()
+
+
+def test_a_late_page_of_10000_items_costs_what_the_first_does(
+    app, client, user_headers, ten_thousand_items
+):
+    url = "/item?page_size=25&page={page}"
+
+    with count_queries(app) as first_page:
+        first = client.get(url.format(page=1), headers=user_headers)
+    with count_queries(app) as late_page:
+        late = client.get(url.format(page=400), headers=user_headers)
+
+    assert len(first.get_json()) == len(late.get_json()) == 25
+    assert late.get_json()[-1]["name"] == "item 09999"
+    assert json.loads(late.headers["X-Pagination"])["total"] == 10_000
+    assert len(late_page) == len(first_page)
+    # The count and the page come from the database: one COUNT, one LIMIT query.
+    item_rows = [sql for sql in late_page if sql.startswith("SELECT items.")]
+    assert len(item_rows) == 1 and "LIMIT" in item_rows[0]
+    assert any(sql.startswith("SELECT count(*)") for sql in late_page)
