@@ -106,3 +106,19 @@ def test_swagger_ui_assets_are_served_by_this_server(client, asset, mimetype):
     assert response.mimetype == mimetype
     assert len(response.data) > 1000
     response.close()
+
+
+def test_every_request_body_has_an_example(spec):
+    for method, path, operation in operations(spec):
+        if "requestBody" in operation:
+            content = operation["requestBody"]["content"]["application/json"]
+            assert "example" in content or "examples" in content, (method, path)
+
+
+def test_lists_document_paging_and_its_header(spec):
+    for path in ("/store", "/item", "/store/{store_id}/tag"):
+        operation = spec["paths"][path]["get"]
+        names = {parameter.get("name") for parameter in operation["parameters"]}
+        assert {"page", "page_size"} <= names, path
+        assert "X-Pagination" in operation["responses"]["200"]["headers"], path
+        assert "422" in operation["responses"], path
