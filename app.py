@@ -43,10 +43,15 @@ DEFAULTS = {
     "OPENAPI_SWAGGER_UI_CONFIG": {"displayRequestDuration": True},
     "API_SPEC_OPTIONS": {
         "info": {
-            "description": "Stores, their items, tags on items, and users. "
-            "Every error has the envelope `{code, status, message}`, plus "
-            "`errors` on a 422 and `error` on an auth failure. Log in with "
-            "`POST /login`, then use **Authorize** with the `access_token`."
+            "description": "Stores, their items, tags on items, and users.\n\n"
+            "**Auth**: log in with `POST /login`, then use **Authorize** with the "
+            "`access_token`. **Errors** all have the envelope `{code, status, "
+            "message}`, plus `errors` on a 422 and `error` on an auth failure. "
+            "**Lists** come a page at a time (`page`, `page_size`; the "
+            "`X-Pagination` header is JSON); unknown query parameters of a list "
+            "are a 422, like unknown body fields. **ETags**: every GET has one; "
+            "`If-None-Match` gives a 304, and `If-Match` on PUT and DELETE a 412 "
+            "when stale, but is never required."
         }
     },
     # A connection that died while idle (a restarted server, a dropped link)
