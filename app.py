@@ -6,7 +6,8 @@ from datetime import timedelta
 
 import flask_swagger_ui
 from flask import Blueprint as StaticBlueprint
-from flask import Flask, jsonify
+from flask import Flask, jsonify, request
+from flask_cors import CORS
 from flask_jwt_extended import JWTManager
 from flask_migrate import Migrate
 from redis import Redis
@@ -14,10 +15,14 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as SQLAlchemyTimeoutError
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 import blocklist
 import cli
+import passwords
+import ratelimit
 from api import Api, JSONProvider, auth_headers, error_payload
+from audit import audit
 from db import db
 from models import UserModel
 from resources.health import blp as health_blp
@@ -27,6 +32,13 @@ from resources.tags import blp as tags_blp
 from resources.users import blp as users_blp
 
 MIN_SECRET_LENGTH = 32
+# Swagger UI's page may load its own scripts and styles, and call this API;
+# nothing from any other origin, and it may not be framed.
+SWAGGER_UI_CSP = (
+    "default-src 'none'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
+    "img-src 'self' data:; font-src 'self' data:; connect-src 'self'; "
+    "base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+)
 MIGRATIONS_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "migrations")
 SWAGGER_UI_ASSETS = os.path.join(os.path.dirname(flask_swagger_ui.__file__), "dist")
 
@@ -63,6 +75,21 @@ DEFAULTS = {
     "BACKEND_TIMEOUT": 3,
     "JWT_ACCESS_TOKEN_EXPIRES": timedelta(minutes=15),
     "JWT_REFRESH_TOKEN_EXPIRES": timedelta(days=30),
+    # Request bodies above this many bytes are refused with a 413.
+    "MAX_CONTENT_LENGTH": 64 * 1024,
+    "RATELIMIT_ENABLED": True,
+    "RATELIMIT_LOGIN": "20 per minute",
+    "RATELIMIT_LOGIN_PER_USERNAME": "5 per minute;20 per hour",
+    "RATELIMIT_REGISTER": "10 per minute",
+    "RATELIMIT_REFRESH": "30 per minute",
+    # argon2id at OWASP's recommended cost: 19 MiB, 2 passes, 1 lane.
+    "ARGON2_MEMORY_COST": 19 * 1024,
+    "ARGON2_TIME_COST": 2,
+    "ARGON2_PARALLELISM": 1,
+    # Origins allowed to call the API from a browser; none unless listed.
+    "CORS_ORIGINS": [],
+    # Proxies in front of the app whose X-Forwarded-For is to be believed.
+    "TRUSTED_PROXIES": 0,
 }
 
 
@@ -89,6 +116,25 @@ def config_from_env() -> dict:
         config["REDIS_KEY_PREFIX"] = os.environ["REDIS_KEY_PREFIX"]
     if os.environ.get("JWT_SECRET_KEY"):
         config["JWT_SECRET_KEY"] = os.environ["JWT_SECRET_KEY"]
+    for name in (
+        "RATELIMIT_LOGIN",
+        "RATELIMIT_LOGIN_PER_USERNAME",
+        "RATELIMIT_REGISTER",
+        "RATELIMIT_REFRESH",
+    ):
+        if os.environ.get(name):
+            config[name] = os.environ[name]
+    if os.environ.get("RATELIMIT_ENABLED"):
+        config["RATELIMIT_ENABLED"] = os.environ["RATELIMIT_ENABLED"].lower() != "false"
+    if os.environ.get("MAX_BODY_BYTES"):
+        config["MAX_CONTENT_LENGTH"] = _int_from_env("MAX_BODY_BYTES")
+    if os.environ.get("TRUSTED_PROXIES"):
+        config["TRUSTED_PROXIES"] = _int_from_env("TRUSTED_PROXIES")
+    if os.environ.get("CORS_ORIGINS"):
+        origins = os.environ["CORS_ORIGINS"].split(",")
+        config["CORS_ORIGINS"] = [
+            origin.strip() for origin in origins if origin.strip()
+        ]
     if os.environ.get("JWT_ACCESS_TOKEN_EXPIRES_MINUTES"):
         minutes = _int_from_env("JWT_ACCESS_TOKEN_EXPIRES_MINUTES")
         config["JWT_ACCESS_TOKEN_EXPIRES"] = timedelta(minutes=minutes)
@@ -100,7 +146,8 @@ def config_from_env() -> dict:
 
 def create_app(config: dict | None = None) -> Flask:
     """Build the app: defaults, then the environment, then `config` overrides."""
-    app = Flask(__name__, static_folder=None)
+    # The only static file is Swagger UI's start-up script.
+    app = Flask(__name__, static_url_path="/swagger-ui/static")
     app.json = JSONProvider(app)
     app.config.from_mapping(DEFAULTS)
     app.config.from_mapping(config_from_env())
@@ -111,12 +158,44 @@ def create_app(config: dict | None = None) -> Flask:
     db.init_app(app)
     _init_redis(app)
     Migrate(app, db, directory=MIGRATIONS_DIR, render_as_batch=True, compare_type=True)
+    passwords.init_app(app)
     _init_jwt(app)
     blocklist.init_app(app)
+    ratelimit.init_app(app)
     cli.init_app(app)
     _init_api(app)
     _register_outage_handlers(app)
+    _init_http(app)
     return app
+
+
+def _init_http(app: Flask) -> None:
+    """What every response carries, CORS when configured, and proxies to trust."""
+    if app.config["TRUSTED_PROXIES"]:
+        hops = app.config["TRUSTED_PROXIES"]
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops)
+    if app.config["CORS_ORIGINS"]:
+        CORS(
+            app,
+            origins=app.config["CORS_ORIGINS"],
+            allow_headers=[
+                "Authorization",
+                "Content-Type",
+                "If-Match",
+                "If-None-Match",
+            ],
+            expose_headers=["ETag", "Location", "X-Pagination", "Retry-After"],
+            max_age=600,
+        )
+
+    @app.after_request
+    def security_headers(response):
+        response.headers["X-Content-Type-Options"] = "nosniff"
+        response.headers["Referrer-Policy"] = "no-referrer"
+        response.headers["X-Frame-Options"] = "DENY"
+        if request.path.startswith("/swagger-ui"):
+            response.headers["Content-Security-Policy"] = SWAGGER_UI_CSP
+        return response
 
 
 def _database_settings(app: Flask) -> None:
@@ -179,6 +258,11 @@ def _init_jwt(app: Flask) -> None:
 
     @jwt.token_in_blocklist_loader
     def is_revoked(_header, claims):
+        # Loaded here first, the user is then taken from the session's identity
+        # map by load_user below, without a second query.
+        user = db.session.get(UserModel, int(claims["sub"]))
+        if user is not None and claims.get("gen", 0) != user.token_generation:
+            return True  # logged out everywhere, or the password changed
         return blocklist.get_blocklist().is_revoked(claims["jti"])
 
     @jwt.unauthorized_loader
@@ -199,7 +283,10 @@ def _init_jwt(app: Flask) -> None:
         return _jwt_error(401, "The token has expired.", "token_expired")
 
     @jwt.revoked_token_loader
-    def revoked_token(_header, _claims):
+    def revoked_token(_header, claims):
+        if claims["type"] == "refresh":
+            # A refresh token is used once; a second use may be a stolen copy.
+            audit("refresh_token_reused", int(claims["sub"]))
         return _jwt_error(401, "The token has been revoked.", "token_revoked")
 
     @jwt.needs_fresh_token_loader

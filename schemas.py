@@ -201,6 +201,15 @@ class UserSchema(Schema):
     is_admin = fields.Boolean(dump_only=True)
 
 
+class PasswordChangeSchema(Schema):
+    current_password = fields.String(
+        required=True, load_only=True, validate=validate.Length(max=1000)
+    )
+    new_password = fields.String(
+        required=True, load_only=True, validate=validate.Length(min=8, max=128)
+    )
+
+
 class LoginSchema(Schema):
     # No format rules here: a malformed username is just one that does not exist.
     username = Trimmed(

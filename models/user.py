@@ -1,19 +1,10 @@
 """Users: accounts that log in for tokens; admins may delete anything."""
 
-from functools import cache
-
-from passlib.context import CryptContext
 from sqlalchemy import Index, String, false, func, select
 from sqlalchemy.orm import Mapped, mapped_column
 
 from db import db
-
-pwd_context = CryptContext(schemes=["pbkdf2_sha256"], deprecated="auto")
-
-
-@cache
-def _dummy_hash() -> str:
-    return pwd_context.hash("not-a-real-password")
+from passwords import passwords
 
 
 class UserModel(db.Model):
@@ -25,12 +16,22 @@ class UserModel(db.Model):
     username: Mapped[str] = mapped_column(String(80))
     password_hash: Mapped[str] = mapped_column(String(255))
     is_admin: Mapped[bool] = mapped_column(default=False, server_default=false())
+    # Tokens carry the generation they were issued in; raising it (logout from
+    # every device, a new password) revokes every token issued before.
+    token_generation: Mapped[int] = mapped_column(default=0, server_default="0")
 
     def set_password(self, password: str) -> None:
-        self.password_hash = pwd_context.hash(password)
+        self.password_hash = passwords().hash(password)
 
     def check_password(self, password: str) -> bool:
-        return pwd_context.verify(password, self.password_hash)
+        """Whether `password` is this user's; an outdated hash is replaced (commit to keep it)."""
+        matches, new_hash = passwords().verify(password, self.password_hash)
+        if matches and new_hash:
+            self.password_hash = new_hash
+        return matches
+
+    def revoke_all_tokens(self) -> None:
+        self.token_generation += 1
 
     @classmethod
     def find_by_username(cls, username: str) -> "UserModel | None":
@@ -47,7 +48,7 @@ class UserModel(db.Model):
         """
         user = cls.find_by_username(username)
         if user is None:
-            pwd_context.verify(password, _dummy_hash())
+            passwords().verify_nothing(password)
             return None
         return user if user.check_password(password) else None
 

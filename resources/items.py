@@ -1,10 +1,12 @@
 """Items: list, create (fresh token), read, update and (admins) delete."""
 
 from flask.views import MethodView
+from flask_jwt_extended import current_user
 from sqlalchemy import select
 from sqlalchemy.orm import joinedload, selectinload
 
 from api import Blueprint
+from audit import audit
 from db import db
 from models import ItemModel, TagModel
 from resources.common import (
@@ -131,4 +133,5 @@ class ItemView(MethodView):
         item = get_item_or_404(item_id)
         blp.check_etag(item, ItemSchema)
         delete_and_commit(item)
+        audit("admin_deleted_item", current_user.id, target_id=item_id)
         return {"message": "Item deleted."}

@@ -1,10 +1,12 @@
 """Stores: list, create, read, rename and (admins) delete."""
 
 from flask.views import MethodView
+from flask_jwt_extended import current_user
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
 from api import Blueprint
+from audit import audit
 from db import db
 from models import StoreModel
 from resources.common import (
@@ -108,4 +110,5 @@ class StoreView(MethodView):
         store = get_store_or_404(store_id)
         blp.check_etag(store, StoreSchema)
         delete_and_commit(store)
+        audit("admin_deleted_store", current_user.id, target_id=store_id)
         return {"message": "Store deleted."}

@@ -1,12 +1,14 @@
 """Tags: per-store labels, and the links between tags and items."""
 
 from flask.views import MethodView
+from flask_jwt_extended import current_user
 from flask_smorest import abort
 from sqlalchemy import exists, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import selectinload
 
 from api import Blueprint
+from audit import audit
 from db import db
 from models import TagModel, items_tags
 from resources.common import (
@@ -101,6 +103,7 @@ class TagView(MethodView):
         if db.session.scalar(select(exists().where(items_tags.c.tag_id == tag.id))):
             abort(409, message="The tag is linked to items; unlink them first.")
         delete_and_commit(tag)
+        audit("admin_deleted_tag", current_user.id, target_id=tag_id)
         return {"message": "Tag deleted."}
 
 

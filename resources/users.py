@@ -14,9 +14,11 @@ from flask_jwt_extended import (
 from flask_smorest import abort
 
 from api import Blueprint
+from audit import audit
 from blocklist import expiry_of, get_blocklist
 from db import db
 from models import UserModel
+from ratelimit import RETRY_AFTER, configured, failed_login, limiter, login_username
 from resources.common import (
     LOCATION_HEADER,
     commit_or_abort,
@@ -24,27 +26,46 @@ from resources.common import (
     get_or_404,
     location,
 )
-from schemas import LoginSchema, MessageSchema, TokenSchema, UserSchema
+from schemas import (
+    LoginSchema,
+    MessageSchema,
+    PasswordChangeSchema,
+    TokenSchema,
+    UserSchema,
+)
 
 blp = Blueprint("users", __name__, description="Accounts and their tokens.")
 
 CREDENTIALS_EXAMPLE = {"username": "jane.doe", "password": "correct horse battery"}
+# Token answers must not be kept by browsers or proxies.
+NO_STORE = {"Cache-Control": "no-store"}
+NO_STORE_HEADER = {
+    "Cache-Control": {"description": "`no-store`", "schema": {"type": "string"}}
+}
+
+
+def rate_limited(description: str):
+    return blp.alt_response(429, description=description, headers=RETRY_AFTER)
 
 
 def issue_tokens(user: UserModel, *, fresh: bool) -> dict:
     """A new access token and refresh token that know each other's id.
 
     The access token carries the refresh token's id, so logging out with it
-    can revoke both, and only those: other logins stay valid.
+    can revoke both, and only those: other logins stay valid. Both carry the
+    user's token generation, so raising it revokes them (see app.py).
     """
     identity = str(user.id)
     refresh_jti = str(uuid4())
+    generation = {"gen": user.token_generation}
     return {
         "access_token": create_access_token(
-            identity, fresh=fresh, additional_claims={"refresh_jti": refresh_jti}
+            identity,
+            fresh=fresh,
+            additional_claims={"refresh_jti": refresh_jti, **generation},
         ),
         "refresh_token": create_refresh_token(
-            identity, additional_claims={"jti": refresh_jti}
+            identity, additional_claims={"jti": refresh_jti, **generation}
         ),
     }
 
@@ -58,9 +79,11 @@ def get_user_for(user_id: int) -> UserModel:
 
 @blp.route("/register")
 class Register(MethodView):
+    @limiter.limit(configured("RATELIMIT_REGISTER"))
     @blp.arguments(UserSchema, example=CREDENTIALS_EXAMPLE)
     @blp.response(201, UserSchema, headers=LOCATION_HEADER)
     @blp.alt_response(409, description="That username is taken (in any letter case).")
+    @rate_limited("Too many registrations from this address; see Retry-After.")
     def post(self, user_data):
         """Register a user
 
@@ -77,12 +100,22 @@ class Register(MethodView):
 
 @blp.route("/login")
 class Login(MethodView):
+    @limiter.limit(configured("RATELIMIT_LOGIN"))
+    @limiter.limit(
+        configured("RATELIMIT_LOGIN_PER_USERNAME"),
+        key_func=login_username,
+        deduct_when=failed_login,
+    )
     @blp.arguments(LoginSchema, example=CREDENTIALS_EXAMPLE)
-    @blp.response(200, TokenSchema)
+    @blp.response(200, TokenSchema, headers=NO_STORE_HEADER)
     @blp.alt_response(
         401,
         description="Unknown username or wrong password; the two are not told apart "
         "(`error`: `invalid_credentials`).",
+    )
+    @rate_limited(
+        "Too many logins from this address, or failed logins for this username; "
+        "see Retry-After."
     )
     def post(self, credentials):
         """Log in
@@ -92,14 +125,19 @@ class Login(MethodView):
         """
         user = UserModel.authenticate(credentials["username"], credentials["password"])
         if user is None:
+            audit("login_failed", None, username=credentials["username"])
             abort(401, message="Invalid credentials.", error="invalid_credentials")
-        return issue_tokens(user, fresh=True)
+        db.session.commit()  # keeps a password hash upgraded on the way
+        audit("login", user.id)
+        return issue_tokens(user, fresh=True), 200, NO_STORE
 
 
 @blp.route("/refresh")
 class Refresh(MethodView):
+    @limiter.limit(configured("RATELIMIT_REFRESH"))
     @blp.auth_required(refresh=True)
-    @blp.response(200, TokenSchema)
+    @blp.response(200, TokenSchema, headers=NO_STORE_HEADER)
+    @rate_limited("Too many refreshes from this address; see Retry-After.")
     def post(self):
         """Refresh tokens
 
@@ -110,8 +148,9 @@ class Refresh(MethodView):
         claims = get_jwt()
         if not get_blocklist().revoke(claims["jti"], expiry_of(claims)):
             # A concurrent request rotated this token first.
+            audit("refresh_token_reused", current_user.id)
             abort(401, message="Token has been revoked.", error="token_revoked")
-        return issue_tokens(current_user, fresh=False)
+        return issue_tokens(current_user, fresh=False), 200, NO_STORE
 
 
 @blp.route("/logout")
@@ -133,7 +172,26 @@ class Logout(MethodView):
         refresh_expires += current_app.config["JWT_REFRESH_TOKEN_EXPIRES"]
         refresh_expires += timedelta(minutes=1)
         blocklist.revoke(claims["refresh_jti"], refresh_expires)
+        audit("logout", current_user.id)
         return {"message": "Successfully logged out."}
+
+
+@blp.route("/logout/all")
+class LogoutEverywhere(MethodView):
+    @blp.auth_required()
+    @blp.response(
+        200, MessageSchema, example={"message": "Logged out on every device."}
+    )
+    def post(self):
+        """Log out on every device
+
+        Revokes every access and refresh token the user holds, this one
+        included, on every device.
+        """
+        current_user.revoke_all_tokens()
+        db.session.commit()
+        audit("logout_all", current_user.id)
+        return {"message": "Logged out on every device."}
 
 
 @blp.route("/me")
@@ -147,6 +205,41 @@ class Me(MethodView):
         The user the access token was issued to.
         """
         return current_user
+
+
+@blp.route("/me/password")
+class MyPassword(MethodView):
+    @blp.auth_required(fresh=True)
+    @blp.arguments(
+        PasswordChangeSchema,
+        example={
+            "current_password": "correct horse battery",
+            "new_password": "battery staple horse",
+        },
+    )
+    @blp.response(200, TokenSchema, headers=NO_STORE_HEADER)
+    @blp.alt_response(
+        403,
+        description="`current_password` is wrong (`error`: `invalid_credentials`).",
+    )
+    def put(self, passwords):
+        """Change my password (fresh token)
+
+        Needs the current password and a fresh token. Every token the user
+        held, on every device (the one sent included), is revoked; the answer
+        is a new fresh token pair for this device.
+        """
+        if not current_user.check_password(passwords["current_password"]):
+            abort(
+                403,
+                message="The current password is wrong.",
+                error="invalid_credentials",
+            )
+        current_user.set_password(passwords["new_password"])
+        current_user.revoke_all_tokens()
+        db.session.commit()
+        audit("password_changed", current_user.id)
+        return issue_tokens(current_user, fresh=True), 200, NO_STORE
 
 
 @blp.route("/user/<int:user_id>")
@@ -176,4 +269,6 @@ class UserView(MethodView):
         user = get_user_for(user_id)
         blp.check_etag(user, UserSchema)
         delete_and_commit(user)
+        if user_id != current_user.id:
+            audit("admin_deleted_user", current_user.id, target_id=user_id)
         return {"message": "User deleted."}

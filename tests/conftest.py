@@ -35,6 +35,11 @@ def build_app(database_url: str, **overrides):
         {
             "TESTING": True,
             "JWT_SECRET_KEY": SECRET,
+            # Rate limits are tested on their own (test_rate_limits.py), and
+            # hashing at production cost is measured there too (test_passwords.py).
+            "RATELIMIT_ENABLED": False,
+            "ARGON2_MEMORY_COST": 64,
+            "ARGON2_TIME_COST": 1,
             **overrides,
             "SQLALCHEMY_DATABASE_URI": database_url,
         }
@@ -170,7 +175,11 @@ def gunicorn_server(migrated_sqlite, tmp_path):
     database = tmp_path / "served.db"
     shutil.copy(migrated_sqlite, database)
     log = tmp_path / "gunicorn.log"
-    env = {"DATABASE_URL": f"sqlite:///{database}", "JWT_SECRET_KEY": SECRET}
+    env = {
+        "DATABASE_URL": f"sqlite:///{database}",
+        "JWT_SECRET_KEY": SECRET,
+        "RATELIMIT_ENABLED": "false",
+    }
     with gunicorn(env, log, workers=2) as base_url:
         yield base_url, log
 

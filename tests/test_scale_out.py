@@ -22,6 +22,7 @@ def shared_env(fresh_postgres, redis):
         "REDIS_URL": REDIS_URL,
         "REDIS_KEY_PREFIX": prefix,
         "JWT_SECRET_KEY": SECRET,
+        "RATELIMIT_ENABLED": "false",
     }
     delete_keys(redis, prefix)
 
