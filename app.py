@@ -17,12 +17,12 @@ from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as SQLAlchemyTimeoutError
 from werkzeug.middleware.proxy_fix import ProxyFix
 
+import audit
 import blocklist
 import cli
 import passwords
 import ratelimit
 from api import Api, JSONProvider, auth_headers, error_payload
-from audit import audit
 from db import db
 from models import UserModel
 from resources.health import blp as health_blp
@@ -159,6 +159,7 @@ def create_app(config: dict | None = None) -> Flask:
     _init_redis(app)
     Migrate(app, db, directory=MIGRATIONS_DIR, render_as_batch=True, compare_type=True)
     passwords.init_app(app)
+    audit.init_app(app)
     _init_jwt(app)
     blocklist.init_app(app)
     ratelimit.init_app(app)
@@ -286,7 +287,7 @@ def _init_jwt(app: Flask) -> None:
     def revoked_token(_header, claims):
         if claims["type"] == "refresh":
             # A refresh token is used once; a second use may be a stolen copy.
-            audit("refresh_token_reused", int(claims["sub"]))
+            audit.audit("refresh_token_reused", int(claims["sub"]))
         return _jwt_error(401, "The token has been revoked.", "token_revoked")
 
     @jwt.needs_fresh_token_loader

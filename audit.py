@@ -6,10 +6,20 @@ or a token.
 
 import json
 import logging
+import sys
 
 from flask import request
 
 logger = logging.getLogger("stores.audit")
+
+
+def init_app(app) -> None:
+    """Audit lines go to stdout, one per event, beside gunicorn's access log."""
+    if not logger.handlers:
+        handler = logging.StreamHandler(sys.stdout)
+        handler.setFormatter(logging.Formatter("%(asctime)s audit %(message)s"))
+        logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
 
 
 def audit(event: str, user_id: int | None, **details) -> None:
