@@ -27,7 +27,14 @@ migrate: $(VENV)/.runtime secret
 run: migrate
 	$(BIN)/gunicorn -c gunicorn.conf.py
 
-test: $(VENV)/.dev
+# newman, for the Postman collection test; without npm that test skips (CI has npm).
+node_modules/.installed: package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+NODE_DEPS := $(if $(shell command -v npm),node_modules/.installed)
+
+test: $(VENV)/.dev $(NODE_DEPS)
 	$(BIN)/pytest
 
 lint: $(VENV)/.dev
