@@ -185,6 +185,14 @@ def gunicorn_server(migrated_sqlite, tmp_path):
 
 
 @pytest.fixture
+def spec(client):
+    """The app's OpenAPI document."""
+    response = client.get("/openapi.json")
+    assert response.status_code == 200
+    return response.get_json()
+
+
+@pytest.fixture
 def user_headers(client):
     """Headers with a fresh access token of a plain user, "alice"."""
     register(client, "alice")

@@ -81,3 +81,13 @@ def invalid_name_bodies(unknown_field: str) -> list:
             {"name": "x", unknown_field: "y"}, unknown_field, id="unknown-field"
         ),
     ]
+
+
+def resolve(spec, node: dict) -> dict:
+    """`node`, or what its `$ref` points at."""
+    if "$ref" not in node:
+        return node
+    found = spec
+    for part in node["$ref"].removeprefix("#/").split("/"):
+        found = found[part]
+    return found

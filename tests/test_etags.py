@@ -2,7 +2,7 @@
 
 import pytest
 
-from tests.helpers import assert_error, create_item, link
+from tests.helpers import assert_error, create_item, link, resolve
 
 STALE = '"0123456789abcdef0123456789abcdef01234567"'
 
@@ -336,23 +336,6 @@ DOCUMENTED_WRITES = [
     ("delete", "/user/{user_id}"),
 ]
 ERROR_REF = "#/components/schemas/Error"
-
-
-@pytest.fixture
-def spec(client):
-    response = client.get("/openapi.json")
-    assert response.status_code == 200
-    return response.get_json()
-
-
-def resolve(spec, node: dict) -> dict:
-    """`node`, or what its `$ref` points at."""
-    if "$ref" not in node:
-        return node
-    found = spec
-    for part in node["$ref"].removeprefix("#/").split("/"):
-        found = found[part]
-    return found
 
 
 def header_parameter(spec, operation: dict, name: str) -> dict | None:

@@ -9,13 +9,6 @@ PUBLIC = {("post", "/register"), ("post", "/login"), ("get", "/health")}
 ERROR_REF = "#/components/schemas/Error"
 
 
-@pytest.fixture
-def spec(client):
-    response = client.get("/openapi.json")
-    assert response.status_code == 200
-    return response.get_json()
-
-
 def operations(spec):
     for path, item in spec["paths"].items():
         for method, operation in item.items():

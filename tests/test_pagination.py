@@ -9,7 +9,7 @@ from sqlalchemy import event
 
 from db import db
 from models import ItemModel, StoreModel, TagModel
-from tests.helpers import assert_error, create_item, create_store, create_tag
+from tests.helpers import assert_error, create_item, create_store, create_tag, resolve
 
 PAGINATION_KEYS = {
     "total",
@@ -324,23 +324,6 @@ def test_a_late_page_costs_the_same_queries_and_rows_as_the_first(
 
 
 # --- The OpenAPI document ----------------------------------------------------------
-
-
-@pytest.fixture
-def spec(client):
-    response = client.get("/openapi.json")
-    assert response.status_code == 200
-    return response.get_json()
-
-
-def resolve(spec, node: dict) -> dict:
-    """`node`, or what its `$ref` points at."""
-    if "$ref" not in node:
-        return node
-    found = spec
-    for part in node["$ref"].removeprefix("#/").split("/"):
-        found = found[part]
-    return found
 
 
 def query_parameters(spec, path: str) -> dict:
