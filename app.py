@@ -162,9 +162,9 @@ def create_app(config: dict | None = None) -> Flask:
     audit.init_app(app)
     _init_jwt(app)
     blocklist.init_app(app)
-    ratelimit.init_app(app)
     cli.init_app(app)
     _init_api(app)
+    ratelimit.init_app(app)
     _register_outage_handlers(app)
     _init_http(app)
     return app

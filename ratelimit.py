@@ -3,15 +3,16 @@
 Counted in Redis when `REDIS_URL` is set, so a limit holds across every worker
 and host; otherwise in each worker's memory (so with N workers a client may get
 up to N times the limit). `RATELIMIT_ENABLED=false` turns them all off.
+
+Each app gets its own Flask-Limiter (which keeps its storage and settings on
+the Limiter object), and the limits wrap the registered views by endpoint.
 """
+
+import hashlib
 
 from flask import Flask, current_app, request
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
-
-# One limiter per process (Flask-Limiter keeps its storage on this object),
-# initialised by the app factory.
-limiter = Limiter(key_func=get_remote_address)
 
 RETRY_AFTER = {
     "Retry-After": {
@@ -21,37 +22,68 @@ RETRY_AFTER = {
 }
 
 
-def init_app(app: Flask) -> None:
-    app.config.setdefault("RATELIMIT_HEADERS_ENABLED", True)
-    if not app.config.get("REDIS_URL"):
-        app.config.setdefault("RATELIMIT_STORAGE_URI", "memory://")
-    else:
-        app.config.setdefault("RATELIMIT_STORAGE_URI", app.config["REDIS_URL"])
-        app.config.setdefault(
-            "RATELIMIT_KEY_PREFIX", app.config["REDIS_KEY_PREFIX"] + "ratelimit"
-        )
-        timeout = app.config["BACKEND_TIMEOUT"]
-        app.config.setdefault(
-            "RATELIMIT_STORAGE_OPTIONS",
-            {"socket_connect_timeout": timeout, "socket_timeout": timeout},
-        )
-    limiter.init_app(app)
-
-
 def configured(name: str):
     """The limit named `name` in the config, read per request (tests change it)."""
     return lambda: current_app.config[name]
 
 
 def login_username() -> str:
-    """The username a login is for, as the key of the per-username limit."""
-    body = request.get_json(silent=True)
+    """The username a login is for, as the key of the per-username limit.
+
+    Hashed: the key must be storable whatever the body holds.
+    """
+    try:
+        body = request.get_json(silent=True)
+    except RecursionError:
+        body = None  # absurdly nested; the login itself answers 400
     username = body.get("username") if isinstance(body, dict) else None
     name = username.strip().lower() if isinstance(username, str) else ""
-    return f"login-username:{name}"
+    digest = hashlib.sha256(name.encode("utf-8", "surrogatepass")).hexdigest()
+    return f"login-username:{digest}"
 
 
 def failed_login(response) -> bool:
     # Only failed logins count against a username, so its owner is not locked
     # out by their own successful logins; the address limit bounds the rest.
     return response.status_code == 401
+
+
+# endpoint -> (limit setting, options), outermost first.
+LIMITS = {
+    "users.Login": [
+        ("RATELIMIT_LOGIN", {}),
+        (
+            "RATELIMIT_LOGIN_PER_USERNAME",
+            {"key_func": login_username, "deduct_when": failed_login},
+        ),
+    ],
+    "users.Register": [("RATELIMIT_REGISTER", {})],
+    "users.Refresh": [("RATELIMIT_REFRESH", {})],
+}
+
+
+def init_app(app: Flask) -> None:
+    """Give `app` its limiter and wrap the limited views; call after blueprints."""
+    app.config.setdefault("RATELIMIT_HEADERS_ENABLED", True)
+    if app.config.get("REDIS_URL"):
+        timeout = app.config["BACKEND_TIMEOUT"]
+        app.config.setdefault("RATELIMIT_STORAGE_URI", app.config["REDIS_URL"])
+        app.config.setdefault(
+            "RATELIMIT_STORAGE_OPTIONS",
+            {
+                # Every key of the deployment starts with its prefix.
+                "key_prefix": app.config["REDIS_KEY_PREFIX"] + "ratelimit",
+                "socket_connect_timeout": timeout,
+                "socket_timeout": timeout,
+            },
+        )
+    else:
+        app.config.setdefault("RATELIMIT_STORAGE_URI", "memory://")
+    limiter = Limiter(key_func=get_remote_address, app=app)
+    # The limits hold only a weak reference to their limiter: the app keeps it.
+    app.extensions["ratelimit"] = limiter
+    for endpoint, limits in LIMITS.items():
+        view = app.view_functions[endpoint]
+        for setting, options in reversed(limits):
+            view = limiter.limit(configured(setting), **options)(view)
+        app.view_functions[endpoint] = view

@@ -35,7 +35,8 @@ USERNAME_PATTERN = rf"^[{SPACE}]*[A-Za-z0-9_.-]{{3,80}}[{SPACE}]*$"
 
 
 class Text(fields.String):
-    """A string that refuses NUL characters, which no database stores faithfully."""
+    """A string that refuses NUL characters, which no database stores faithfully,
+    and lone surrogates, which are not text at all."""
 
     def __init__(self, **kwargs):
         metadata = {"pattern": r"^[^\x00]*$", **kwargs.pop("metadata", {})}
@@ -45,6 +46,11 @@ class Text(fields.String):
         text = super()._deserialize(value, attr, data, **kwargs)
         if "\x00" in text:
             raise ValidationError("Must not contain NUL characters.")
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError:
+            # A lone surrogate, such as the JSON escape "\ud800" alone.
+            raise ValidationError("Must be valid Unicode text.") from None
         return text
 
 
@@ -192,7 +198,7 @@ class UserSchema(Schema):
         required=True,
         metadata={"example": "jane.doe"},
     )
-    password = fields.String(
+    password = Text(
         required=True,
         load_only=True,
         validate=validate.Length(min=8, max=128),
@@ -202,10 +208,10 @@ class UserSchema(Schema):
 
 
 class PasswordChangeSchema(Schema):
-    current_password = fields.String(
+    current_password = Text(
         required=True, load_only=True, validate=validate.Length(max=1000)
     )
-    new_password = fields.String(
+    new_password = Text(
         required=True, load_only=True, validate=validate.Length(min=8, max=128)
     )
 
@@ -217,7 +223,7 @@ class LoginSchema(Schema):
         validate=validate.Length(max=200),
         metadata={"example": "jane.doe"},
     )
-    password = fields.String(
+    password = Text(
         required=True,
         load_only=True,
         validate=validate.Length(max=1000),

@@ -18,7 +18,7 @@ from audit import audit
 from blocklist import expiry_of, get_blocklist
 from db import db
 from models import UserModel
-from ratelimit import RETRY_AFTER, configured, failed_login, limiter, login_username
+from ratelimit import RETRY_AFTER
 from resources.common import (
     LOCATION_HEADER,
     commit_or_abort,
@@ -79,7 +79,6 @@ def get_user_for(user_id: int) -> UserModel:
 
 @blp.route("/register")
 class Register(MethodView):
-    @limiter.limit(configured("RATELIMIT_REGISTER"))
     @blp.arguments(UserSchema, example=CREDENTIALS_EXAMPLE)
     @blp.response(201, UserSchema, headers=LOCATION_HEADER)
     @blp.alt_response(409, description="That username is taken (in any letter case).")
@@ -100,12 +99,6 @@ class Register(MethodView):
 
 @blp.route("/login")
 class Login(MethodView):
-    @limiter.limit(configured("RATELIMIT_LOGIN"))
-    @limiter.limit(
-        configured("RATELIMIT_LOGIN_PER_USERNAME"),
-        key_func=login_username,
-        deduct_when=failed_login,
-    )
     @blp.arguments(LoginSchema, example=CREDENTIALS_EXAMPLE)
     @blp.response(200, TokenSchema, headers=NO_STORE_HEADER)
     @blp.alt_response(
@@ -134,7 +127,6 @@ class Login(MethodView):
 
 @blp.route("/refresh")
 class Refresh(MethodView):
-    @limiter.limit(configured("RATELIMIT_REFRESH"))
     @blp.auth_required(refresh=True)
     @blp.response(200, TokenSchema, headers=NO_STORE_HEADER)
     @rate_limited("Too many refreshes from this address; see Retry-After.")
