@@ -63,7 +63,10 @@ DEFAULTS = {
             "`X-Pagination` header is JSON); unknown query parameters of a list "
             "are a 422, like unknown body fields. **ETags**: every GET has one; "
             "`If-None-Match` gives a 304, and `If-Match` on PUT and DELETE a 412 "
-            "when stale, but is never required."
+            "when stale, but is never required. **Limits**: `/login`, `/register` "
+            "and `/refresh` are rate limited (429 with `Retry-After`); bodies over "
+            "64 KiB are a 413. `POST /logout/all` and `PUT /me/password` revoke "
+            "every token of the user."
         }
     },
     # A connection that died while idle (a restarted server, a dropped link)
