@@ -1,5 +1,7 @@
 """Builders that go through the real API, as a client would."""
 
+from urllib.parse import urlsplit
+
 import pytest
 
 PASSWORD = "correct horse battery"
@@ -91,3 +93,8 @@ def resolve(spec, node: dict) -> dict:
     for part in node["$ref"].removeprefix("#/").split("/"):
         found = found[part]
     return found
+
+
+def location_path(response) -> str:
+    """The path of a 201's `Location` header."""
+    return urlsplit(response.headers["Location"]).path

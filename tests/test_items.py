@@ -1,7 +1,6 @@
 """Items: list, create (fresh token), read, update and (admins) delete, per the contract."""
 
 import re
-from urllib.parse import urlsplit
 
 import pytest
 
@@ -11,6 +10,7 @@ from tests.helpers import (
     create_store,
     create_tag,
     link,
+    location_path,
 )
 
 ITEM_KEYS = {"id", "name", "price", "description", "store", "tags"}
@@ -67,10 +67,6 @@ NON_INTEGER_ITEM_PATHS = [
     pytest.param("put", "/item/abc", id="put-word"),
     pytest.param("delete", "/item/abc", id="delete-word"),
 ]
-
-
-def location_path(response) -> str:
-    return urlsplit(response.headers["Location"]).path
 
 
 def item_body(store_id: int, **fields) -> dict:

@@ -1,7 +1,5 @@
 """Stores: list, create, read, rename and (admins) delete, per the API contract."""
 
-from urllib.parse import urlsplit
-
 import pytest
 from sqlalchemy import func, select
 
@@ -14,6 +12,7 @@ from tests.helpers import (
     create_tag,
     invalid_name_bodies,
     link,
+    location_path,
 )
 
 STORE_KEYS = {"id", "name", "items", "tags"}
@@ -29,10 +28,6 @@ NON_INTEGER_STORE_PATHS = [
     pytest.param("put", "/store/abc", id="put-word"),
     pytest.param("delete", "/store/abc", id="delete-word"),
 ]
-
-
-def location_path(response) -> str:
-    return urlsplit(response.headers["Location"]).path
 
 
 def link_count(app) -> int:

@@ -1,7 +1,5 @@
 """Tags of a store, and the links between tags and items, per the API contract."""
 
-from urllib.parse import urlsplit
-
 import pytest
 
 from tests.helpers import (
@@ -11,6 +9,7 @@ from tests.helpers import (
     create_tag,
     invalid_name_bodies,
     link,
+    location_path,
 )
 
 TAG_KEYS = {"id", "name", "store", "items"}
@@ -30,10 +29,6 @@ NON_INTEGER_TAG_PATHS = [
     pytest.param("delete", "/item/abc/tag/1", id="unlink-item-word"),
     pytest.param("delete", "/item/1/tag/abc", id="unlink-tag-word"),
 ]
-
-
-def location_path(response) -> str:
-    return urlsplit(response.headers["Location"]).path
 
 
 def plain(item: dict) -> dict:
