@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test lint format migrate secret
+.PHONY: run test bench lint format migrate secret
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -36,6 +36,12 @@ NODE_DEPS := $(if $(shell command -v npm),node_modules/.installed)
 
 test: $(VENV)/.dev $(NODE_DEPS)
 	$(BIN)/pytest
+
+# The API under gunicorn against a bare Flask ceiling, driven by wrk; writes
+# bench/results.md. wrk comes from Debian's package when it is missing.
+bench: $(VENV)/.runtime
+	@command -v wrk >/dev/null || { apt-get update -q && apt-get install -y -q wrk; }
+	$(BIN)/python bench/run.py
 
 lint: $(VENV)/.dev
 	$(BIN)/ruff check .
