@@ -1,5 +1,6 @@
 """Gunicorn settings for serving the API; each can be set from the environment."""
 
+import gc
 import os
 
 from dotenv import load_dotenv
@@ -25,3 +26,16 @@ access_log_format = '%(h)s "%(r)s" %(s)s %(B)s %(M)sms %(p)s'
 # with its message instead of failing every worker, and workers are ready the
 # moment they fork. No connection is opened before the fork.
 preload_app = True
+
+
+def when_ready(server):
+    """In the master, once the app is loaded and before any worker is forked.
+
+    Everything loaded so far (the app, its routes, schemas and OpenAPI
+    document: some 120,000 objects) lives as long as the process. Frozen, the
+    workers' garbage collector stops scanning it again and again: on a list of
+    stores that was a quarter of the request's time. Its memory pages are then
+    also left unwritten, so they stay shared between the workers.
+    """
+    gc.collect()
+    gc.freeze()
