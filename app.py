@@ -6,7 +6,7 @@ from datetime import timedelta
 
 import flask_swagger_ui
 from flask import Blueprint as StaticBlueprint
-from flask import Flask, jsonify, request
+from flask import Flask, g, jsonify, request
 from flask_cors import CORS
 from flask_jwt_extended import JWTManager
 from flask_migrate import Migrate
@@ -255,19 +255,24 @@ def _jwt_error(code: int, message: str, error: str):
 def _init_jwt(app: Flask) -> None:
     jwt = JWTManager(app)
 
-    @jwt.user_lookup_loader
-    def load_user(_header, claims):
-        # Read on every request: deleting or demoting a user takes effect at once.
-        return db.session.get(UserModel, int(claims["sub"]))
+    # The user is read on every request, with the token's revocation:
+    # deleting or demoting a user, and logging out, take effect at once.
 
     @jwt.token_in_blocklist_loader
     def is_revoked(_header, claims):
-        # Loaded here first, the user is then taken from the session's identity
-        # map by load_user below, without a second query.
-        user = db.session.get(UserModel, int(claims["sub"]))
+        user, revoked = blocklist.get_blocklist().user_and_revocation(
+            int(claims["sub"]), claims["jti"]
+        )
+        g.token_user = user  # for load_user, called next, in this request
         if user is not None and claims.get("gen", 0) != user.token_generation:
             return True  # logged out everywhere, or the password changed
-        return blocklist.get_blocklist().is_revoked(claims["jti"])
+        return revoked
+
+    @jwt.user_lookup_loader
+    def load_user(_header, claims):
+        if "token_user" in g:
+            return g.pop("token_user")
+        return db.session.get(UserModel, int(claims["sub"]))
 
     @jwt.unauthorized_loader
     def missing_token(reason):

@@ -16,14 +16,23 @@ from datetime import UTC, datetime
 
 from flask import current_app
 from redis import Redis
-from sqlalchemy import delete, select
+from sqlalchemy import bindparam, delete, exists, select
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from db import db
-from models import RevokedTokenModel
+from models import RevokedTokenModel, UserModel
 
 _INSERT_BY_DIALECT = {"postgresql": postgresql_insert, "sqlite": sqlite_insert}
+
+
+# Run on every authenticated request; built once, with only the parameters
+# changing from request to request.
+_IS_REVOKED = exists().where(RevokedTokenModel.jti == bindparam("jti"))
+_REVOKED = select(_IS_REVOKED)
+_USER_AND_REVOCATION = select(UserModel, _IS_REVOKED).where(
+    UserModel.id == bindparam("user_id")
+)
 
 
 class DatabaseBlocklist:
@@ -47,10 +56,18 @@ class DatabaseBlocklist:
         return inserted
 
     def is_revoked(self, jti: str) -> bool:
-        found = db.session.scalar(
-            select(RevokedTokenModel.jti).where(RevokedTokenModel.jti == jti)
-        )
-        return found is not None
+        return bool(db.session.scalar(_REVOKED, {"jti": jti}))
+
+    def user_and_revocation(
+        self, user_id: int, jti: str
+    ) -> tuple[UserModel | None, bool]:
+        """The token's user and whether the token id is revoked, in one query."""
+        row = db.session.execute(
+            _USER_AND_REVOCATION, {"user_id": user_id, "jti": jti}
+        ).first()
+        if row is None:
+            return None, self.is_revoked(jti)
+        return row[0], bool(row[1])
 
     def prune(self, now: datetime) -> int:
         result = db.session.execute(
@@ -74,6 +91,12 @@ class RedisBlocklist:
 
     def is_revoked(self, jti: str) -> bool:
         return self.client.exists(self.prefix + jti) == 1
+
+    def user_and_revocation(
+        self, user_id: int, jti: str
+    ) -> tuple[UserModel | None, bool]:
+        """The token's user (one query) and whether the token id is revoked (one command)."""
+        return db.session.get(UserModel, user_id), self.is_revoked(jti)
 
 
 def get_blocklist() -> DatabaseBlocklist | RedisBlocklist:
