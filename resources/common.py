@@ -13,8 +13,21 @@ _UNIQUE = {"23505", "SQLITE_CONSTRAINT_UNIQUE", "SQLITE_CONSTRAINT_PRIMARYKEY"}
 _FOREIGN_KEY = {"23503", "SQLITE_CONSTRAINT_FOREIGNKEY"}
 
 
-def get_or_404(model, ident: int, message: str):
-    instance = db.session.get(model, ident)
+def get_or_404(model, ident: int, message: str, options=()):
+    """The instance with this id, loaded with `options` (eager loads), or a 404."""
+    instance = db.session.get(model, ident, options=options)
+    if instance is None:
+        abort(404, message=message)
+    return instance
+
+
+def one_or_404(statement, message: str, **params):
+    """The one entity that `statement` selects with `params`, or a 404.
+
+    For statements built once at import and run with bound parameters: the
+    hot reads skip building and hashing a new statement on every request.
+    """
+    instance = db.session.execute(statement, params).unique().scalar_one_or_none()
     if instance is None:
         abort(404, message=message)
     return instance

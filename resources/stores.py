@@ -2,13 +2,13 @@
 
 from flask.views import MethodView
 from flask_jwt_extended import current_user
-from sqlalchemy import select
-from sqlalchemy.orm import selectinload
+from sqlalchemy import bindparam, select
+from sqlalchemy.orm import contains_eager, selectinload
 
 from api import Blueprint
 from audit import audit
 from db import db
-from models import StoreModel
+from models import StoreModel, TagModel
 from resources.common import (
     LOCATION_HEADER,
     QueryPage,
@@ -17,6 +17,7 @@ from resources.common import (
     get_or_404,
     location,
     name_contains,
+    one_or_404,
     sorted_by,
 )
 from schemas import MessageSchema, PlainStoreSchema, StoreQuerySchema, StoreSchema
@@ -26,8 +27,26 @@ blp = Blueprint("stores", __name__, description="Stores, with their items and ta
 STORE_TAKEN = "A store with that name already exists."
 
 
+STORE_NOT_FOUND = "Store not found."
+
+# A store with its tags (a few) joined to its row. Its items (any number)
+# come from the relationship's own lazy load, a second query that costs less
+# for one store than a selectin load.
+STORE_WITH_ITEMS_AND_TAGS = (
+    select(StoreModel)
+    .outerjoin(TagModel, TagModel.store_id == StoreModel.id)
+    .options(contains_eager(StoreModel.tags))
+    .where(StoreModel.id == bindparam("store_id"))
+    .order_by(TagModel.id)
+)
+
+
 def get_store_or_404(store_id: int) -> StoreModel:
-    return get_or_404(StoreModel, store_id, "Store not found.")
+    return get_or_404(StoreModel, store_id, STORE_NOT_FOUND)
+
+
+def get_store_with_items_and_tags_or_404(store_id: int) -> StoreModel:
+    return one_or_404(STORE_WITH_ITEMS_AND_TAGS, STORE_NOT_FOUND, store_id=store_id)
 
 
 SORTABLE = {"id": StoreModel.id, "name": StoreModel.name}
@@ -81,7 +100,7 @@ class StoreView(MethodView):
 
         The store with its items and tags.
         """
-        return get_store_or_404(store_id)
+        return get_store_with_items_and_tags_or_404(store_id)
 
     @blp.auth_required()
     @blp.arguments(PlainStoreSchema, example={"name": "Corner Shop"})
@@ -93,7 +112,7 @@ class StoreView(MethodView):
 
         Renaming a store to its current name is not a conflict.
         """
-        store = get_store_or_404(store_id)
+        store = get_store_with_items_and_tags_or_404(store_id)
         blp.check_etag(store, StoreSchema)
         store.name = store_data["name"]
         commit_or_abort(conflict=STORE_TAKEN)
