@@ -12,6 +12,7 @@ from http import HTTPStatus
 
 import flask_smorest
 import marshmallow as ma
+import orjson
 from apispec import BasePlugin
 from flask import request
 from flask.json.provider import DefaultJSONProvider
@@ -250,7 +251,8 @@ class Parser(FlaskParser):
 
 
 class JSONProvider(DefaultJSONProvider):
-    """Prices leave as JSON numbers, never strings."""
+    """JSON out by orjson, several times faster than the standard library's on
+    a long list; prices leave as JSON numbers, never strings."""
 
     @staticmethod
     def default(o):
@@ -259,6 +261,22 @@ class JSONProvider(DefaultJSONProvider):
         if isinstance(o, Decimal):
             return float(o)
         return DefaultJSONProvider.default(o)
+
+    def dumps(self, obj, **kwargs) -> str:
+        # Keys are sorted as Flask sorts them, so equal data has equal bytes
+        # (and ETags); non-string keys are marshmallow's list indexes in errors.
+        option = orjson.OPT_NON_STR_KEYS
+        if kwargs.get("sort_keys", self.sort_keys):
+            option |= orjson.OPT_SORT_KEYS
+        if kwargs.get("indent"):
+            option |= orjson.OPT_INDENT_2
+        try:
+            return orjson.dumps(obj, default=self.default, option=option).decode()
+        except orjson.JSONEncodeError:
+            # orjson refuses what is not UTF-8, such as a lone surrogate a
+            # client sent as a JSON escape (echoed in an error); the standard
+            # library escapes it.
+            return super().dumps(obj, **kwargs)
 
 
 class Blueprint(flask_smorest.Blueprint):

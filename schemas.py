@@ -118,6 +118,12 @@ class Price(fields.Decimal):
             raise ValidationError("Must have at most 2 decimal places.")
         return price.quantize(CENT)
 
+    def _serialize(self, value, attr, obj, **kwargs):
+        # Out as a float, which JSON encoders write natively: a price has at
+        # most 10 significant digits, so the float's shortest representation
+        # is exactly the stored decimal.
+        return None if value is None else float(value)
+
 
 class PlainStoreSchema(Schema):
     id = fields.Integer(dump_only=True)
@@ -141,8 +147,8 @@ class PlainTagSchema(Schema):
 
 
 class StoreSchema(PlainStoreSchema):
-    items = fields.List(fields.Nested(PlainItemSchema), dump_only=True)
-    tags = fields.List(fields.Nested(PlainTagSchema), dump_only=True)
+    items = fields.Nested(PlainItemSchema, many=True, dump_only=True)
+    tags = fields.Nested(PlainTagSchema, many=True, dump_only=True)
 
 
 class ItemSchema(PlainItemSchema):
@@ -154,7 +160,7 @@ class ItemSchema(PlainItemSchema):
         metadata={"example": 1},
     )
     store = fields.Nested(PlainStoreSchema, dump_only=True)
-    tags = fields.List(fields.Nested(PlainTagSchema), dump_only=True)
+    tags = fields.Nested(PlainTagSchema, many=True, dump_only=True)
 
 
 class ItemUpdateSchema(Schema):
@@ -181,7 +187,7 @@ class ItemUpdateSchema(Schema):
 
 class TagSchema(PlainTagSchema):
     store = fields.Nested(PlainStoreSchema, dump_only=True)
-    items = fields.List(fields.Nested(PlainItemSchema), dump_only=True)
+    items = fields.Nested(PlainItemSchema, many=True, dump_only=True)
 
 
 class TagUnlinkSchema(Schema):
