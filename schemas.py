@@ -7,17 +7,69 @@ refused (marshmallow's default), names are trimmed before they are checked.
 
 import re
 from decimal import Decimal
+from functools import partial
 
+import marshmallow
 from marshmallow import (
-    Schema,
     ValidationError,
     fields,
+    missing,
     pre_load,
     validate,
     validates_schema,
 )
 
 from db import MAX_ID
+
+
+class Schema(marshmallow.Schema):
+    """The base of every schema here: marshmallow's, with a faster dump.
+
+    marshmallow dumps a field through three calls (`Field.serialize`, its
+    accessor, `utils.get_value`) that handle dotted paths and any mapping.
+    These schemas read plain attributes, or keys of a dict, by name, so the
+    dump loop reads them directly and calls each field's own `_serialize`:
+    the same output (tests/test_schemas.py compares it with marshmallow's) in
+    half the time, which a list of 1,000 nested items notices.
+    """
+
+    def _serialize(self, obj, *, many=False):
+        if many and obj is not None:
+            return [self._serialize(each) for each in obj]
+        plan = self._dump_plan()
+        if plan is None:
+            return super()._serialize(obj)
+        read = obj.get if isinstance(obj, dict) else partial(getattr, obj)
+        result = {}
+        for key, attribute, field in plan:
+            value = read(attribute, missing)
+            if value is missing:
+                default = field.dump_default
+                value = default() if callable(default) else default
+                if value is missing:
+                    continue
+            result[key] = field._serialize(value, attribute, obj)
+        return result
+
+    def _dump_plan(self):
+        """(output key, attribute, field) for each dumped field; None when a
+        field is not read from an attribute (such as fields.Method)."""
+        try:
+            return self.__dict__["_plan"]
+        except KeyError:
+            pass
+        plan = []
+        for name, field in self.dump_fields.items():
+            if not field._CHECK_ATTRIBUTE or (
+                field.attribute and "." in field.attribute
+            ):
+                plan = None
+                break
+            key = field.data_key if field.data_key is not None else name
+            plan.append((key, field.attribute or name, field))
+        self.__dict__["_plan"] = plan
+        return plan
+
 
 MAX_PRICE = Decimal("99999999.99")
 CENT = Decimal("0.01")

@@ -92,13 +92,17 @@ class QueryPage(Page):
         )
         return db.session.scalar(counted)
 
-    @property
-    def items(self) -> list:
+    def page_statement(self):
+        """The collection's SELECT limited to this page; None past the end."""
         params = self.page_params
         if params.first_item >= params.item_count:
-            return []  # past the end; also keeps absurd offsets out of SQL
-        page = self.collection.limit(params.page_size).offset(params.first_item)
-        return db.session.scalars(page).all()
+            return None  # past the end; also keeps absurd offsets out of SQL
+        return self.collection.limit(params.page_size).offset(params.first_item)
+
+    @property
+    def items(self) -> list:
+        page = self.page_statement()
+        return [] if page is None else db.session.scalars(page).all()
 
 
 def name_contains(column, text: str):

@@ -5,7 +5,7 @@ from contextlib import contextmanager
 from typing import NamedTuple
 
 import pytest
-from sqlalchemy import event
+from sqlalchemy import Select, event
 
 from db import db
 from models import ItemModel, StoreModel, TagModel
@@ -71,8 +71,20 @@ def ids_of(response) -> list:
 
 @contextmanager
 def count_sql(app, model):
-    """Counts the SQL statements sent, and the rows of `model` loaded from results."""
-    counts = {"statements": 0, "rows": 0}
+    """Counts the SQL statements sent and the ORM rows of `model` loaded, and
+    lists the (limit, offset) of each SELECT of `model`'s table that has one."""
+    counts = {"statements": 0, "rows": 0, "pages": []}
+
+    def on_execute(_connection, statement, *_args):
+        if (
+            isinstance(statement, Select)
+            and statement._limit is not None
+            and any(
+                from_.is_derived_from(model.__table__)
+                for from_ in statement.get_final_froms()
+            )
+        ):
+            counts["pages"].append((statement._limit, statement._offset))
 
     def on_statement(*args):
         counts["statements"] += 1
@@ -82,6 +94,7 @@ def count_sql(app, model):
 
     with app.app_context():
         engine = db.engine
+    event.listen(engine, "before_execute", on_execute)
     event.listen(engine, "before_cursor_execute", on_statement)
     event.listen(model, "load", on_load)
     try:
@@ -89,6 +102,7 @@ def count_sql(app, model):
     finally:
         event.remove(model, "load", on_load)
         event.remove(engine, "before_cursor_execute", on_statement)
+        event.remove(engine, "before_execute", on_execute)
 
 
 # --- Pages and the X-Pagination header ------------------------------------------
@@ -301,7 +315,10 @@ def test_a_page_loads_only_its_own_rows(app, client, user_headers, listing):
         )
 
     assert ids_of(response) == [listing.ids[2]]
-    assert counts["rows"] == 1
+    # The database pages: one SELECT of the listed rows, for 1 row after 2.
+    # (Stores are read as plain rows, the others as ORM objects.)
+    assert counts["pages"] == [(1, 2)]
+    assert counts["rows"] == (0 if listing.model is StoreModel else 1)
 
 
 def test_a_late_page_costs_the_same_queries_and_rows_as_the_first(

@@ -1,0 +1,97 @@
+"""The schemas' fast dump gives exactly what marshmallow's own dump gives."""
+
+from decimal import Decimal
+from types import SimpleNamespace
+
+import marshmallow
+import pytest
+from marshmallow import fields
+
+import schemas
+
+
+def marshmallows_dump(schema, obj):
+    """`schema`'s dump by marshmallow's own loop, nested schemas included."""
+    original = schemas.Schema._serialize
+    try:
+        schemas.Schema._serialize = marshmallow.Schema._serialize
+        return schema.dump(obj)
+    finally:
+        schemas.Schema._serialize = original
+
+
+TAG = SimpleNamespace(id=7, name="furniture", store_id=1)
+STORE = SimpleNamespace(id=1, name="Corner Shop")
+ITEM = SimpleNamespace(
+    id=3,
+    name="Chair",
+    price=Decimal("17.99"),
+    description=None,
+    store_id=1,
+    store=STORE,
+    tags=[TAG],
+)
+STORE.items = [ITEM]
+STORE.tags = [TAG]
+TAG.store = STORE
+TAG.items = [ITEM]
+USER = SimpleNamespace(id=2, username="jane", is_admin=False, password_hash="x")
+
+CASES = [
+    pytest.param(schemas.StoreSchema(), STORE, id="store-object"),
+    pytest.param(
+        schemas.StoreSchema(),
+        {"id": 1, "name": "Corner Shop", "items": [vars(ITEM)], "tags": [vars(TAG)]},
+        id="store-dict",
+    ),
+    pytest.param(schemas.ItemSchema(), ITEM, id="item"),
+    pytest.param(schemas.TagSchema(), TAG, id="tag"),
+    pytest.param(schemas.UserSchema(), USER, id="user"),
+    pytest.param(
+        schemas.TagUnlinkSchema(),
+        {"message": "Tag removed from item.", "item": ITEM, "tag": TAG},
+        id="dict-with-nested-objects",
+    ),
+    pytest.param(
+        schemas.ItemSchema(),
+        SimpleNamespace(id=4, name="Stool", price=Decimal("5.00")),
+        id="missing-attributes-are-left-out",
+    ),
+    pytest.param(schemas.MessageSchema(), {}, id="missing-key-is-left-out"),
+]
+
+
+@pytest.mark.parametrize(("schema", "obj"), CASES)
+def test_dump_equals_marshmallows(schema, obj):
+    assert schema.dump(obj) == marshmallows_dump(schema, obj)
+
+
+def test_dump_of_many_equals_marshmallows():
+    schema = schemas.StoreSchema(many=True)
+
+    assert schema.dump([STORE, STORE]) == marshmallows_dump(schema, [STORE, STORE])
+
+
+def test_prices_are_dumped_as_floats_equal_to_the_decimal():
+    dumped = schemas.PlainItemSchema().dump(ITEM)
+
+    assert type(dumped["price"]) is float
+    assert Decimal(repr(dumped["price"])) == ITEM.price
+
+
+class WithExtras(schemas.Schema):
+    renamed = fields.String(data_key="shown", attribute="hidden")
+    defaulted = fields.Integer(dump_default=5)
+    computed = fields.Method("compute")
+
+    def compute(self, obj):
+        return "computed"
+
+
+def test_data_keys_attributes_defaults_and_method_fields_dump_as_marshmallow_does():
+    obj = SimpleNamespace(hidden="value")
+
+    dumped = WithExtras().dump(obj)
+
+    assert dumped == {"shown": "value", "defaulted": 5, "computed": "computed"}
+    assert dumped == marshmallows_dump(WithExtras(), obj)
