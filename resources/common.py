@@ -21,18 +21,6 @@ def get_or_404(model, ident: int, message: str, options=()):
     return instance
 
 
-def one_or_404(statement, message: str, **params):
-    """The one entity that `statement` selects with `params`, or a 404.
-
-    For statements built once at import and run with bound parameters: the
-    hot reads skip building and hashing a new statement on every request.
-    """
-    instance = db.session.execute(statement, params).unique().scalar_one_or_none()
-    if instance is None:
-        abort(404, message=message)
-    return instance
-
-
 def _violation(error: IntegrityError) -> str | None:
     original = error.orig
     code = getattr(original, "sqlstate", None) or getattr(
