@@ -24,7 +24,6 @@ import passwords
 import ratelimit
 from api import Api, JSONProvider, auth_headers, error_payload
 from db import db
-from models import UserModel
 from resources.health import blp as health_blp
 from resources.items import blp as items_blp
 from resources.stores import blp as stores_blp
@@ -276,7 +275,7 @@ def _init_jwt(app: Flask) -> None:
     def load_user(_header, claims):
         if "token_user" in g:
             return g.pop("token_user")
-        return db.session.get(UserModel, int(claims["sub"]))
+        return blocklist.token_user(int(claims["sub"]))
 
     @jwt.unauthorized_loader
     def missing_token(reason):

@@ -21,7 +21,7 @@ from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from db import db
-from models import RevokedTokenModel, UserModel
+from models import USER_COLUMNS, RevokedTokenModel, TokenUser, UserModel
 
 _INSERT_BY_DIALECT = {"postgresql": postgresql_insert, "sqlite": sqlite_insert}
 
@@ -30,7 +30,8 @@ _INSERT_BY_DIALECT = {"postgresql": postgresql_insert, "sqlite": sqlite_insert}
 # changing from request to request.
 _IS_REVOKED = exists().where(RevokedTokenModel.jti == bindparam("jti"))
 _REVOKED = select(_IS_REVOKED)
-_USER_AND_REVOCATION = select(UserModel, _IS_REVOKED).where(
+_USER = select(*USER_COLUMNS).where(UserModel.id == bindparam("user_id"))
+_USER_AND_REVOCATION = select(*USER_COLUMNS, _IS_REVOKED.label("revoked")).where(
     UserModel.id == bindparam("user_id")
 )
 
@@ -56,18 +57,20 @@ class DatabaseBlocklist:
         return inserted
 
     def is_revoked(self, jti: str) -> bool:
-        return bool(db.session.scalar(_REVOKED, {"jti": jti}))
+        return bool(db.session.connection().scalar(_REVOKED, {"jti": jti}))
 
     def user_and_revocation(
         self, user_id: int, jti: str
-    ) -> tuple[UserModel | None, bool]:
+    ) -> tuple[TokenUser | None, bool]:
         """The token's user and whether the token id is revoked, in one query."""
-        row = db.session.execute(
-            _USER_AND_REVOCATION, {"user_id": user_id, "jti": jti}
-        ).first()
+        row = (
+            db.session.connection()
+            .execute(_USER_AND_REVOCATION, {"user_id": user_id, "jti": jti})
+            .first()
+        )
         if row is None:
             return None, self.is_revoked(jti)
-        return row[0], bool(row[1])
+        return TokenUser(*row[:-1]), bool(row.revoked)
 
     def prune(self, now: datetime) -> int:
         result = db.session.execute(
@@ -94,9 +97,14 @@ class RedisBlocklist:
 
     def user_and_revocation(
         self, user_id: int, jti: str
-    ) -> tuple[UserModel | None, bool]:
+    ) -> tuple[TokenUser | None, bool]:
         """The token's user (one query) and whether the token id is revoked (one command)."""
-        return db.session.get(UserModel, user_id), self.is_revoked(jti)
+        return token_user(user_id), self.is_revoked(jti)
+
+
+def token_user(user_id: int) -> TokenUser | None:
+    row = db.session.connection().execute(_USER, {"user_id": user_id}).first()
+    return None if row is None else TokenUser(*row)
 
 
 def get_blocklist() -> DatabaseBlocklist | RedisBlocklist:

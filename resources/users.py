@@ -17,7 +17,7 @@ from api import Blueprint
 from audit import audit
 from blocklist import expiry_of, get_blocklist
 from db import db
-from models import UserModel
+from models import TokenUser, UserModel
 from ratelimit import RETRY_AFTER
 from resources.common import (
     LOCATION_HEADER,
@@ -48,7 +48,21 @@ def rate_limited(description: str):
     return blp.alt_response(429, description=description, headers=RETRY_AFTER)
 
 
-def issue_tokens(user: UserModel, *, fresh: bool) -> dict:
+def user_model() -> UserModel:
+    """The token's user as a model, to change it (`current_user` is a
+    read-only snapshot); locked against concurrent changes where the database
+    can lock a row."""
+    user = db.session.get(UserModel, current_user.id, with_for_update=True)
+    if user is None:  # deleted since the token was checked
+        abort(
+            401,
+            message="The user of this token no longer exists.",
+            error="user_not_found",
+        )
+    return user
+
+
+def issue_tokens(user: UserModel | TokenUser, *, fresh: bool) -> dict:
     """A new access token and refresh token that know each other's id.
 
     The access token carries the refresh token's id, so logging out with it
@@ -180,7 +194,7 @@ class LogoutEverywhere(MethodView):
         Revokes every access and refresh token the user holds, this one
         included, on every device.
         """
-        current_user.revoke_all_tokens()
+        user_model().revoke_all_tokens()
         db.session.commit()
         audit("logout_all", current_user.id)
         return {"message": "Logged out on every device."}
@@ -221,17 +235,18 @@ class MyPassword(MethodView):
         held, on every device (the one sent included), is revoked; the answer
         is a new fresh token pair for this device.
         """
-        if not current_user.check_password(passwords["current_password"]):
+        user = user_model()
+        if not user.check_password(passwords["current_password"]):
             abort(
                 403,
                 message="The current password is wrong.",
                 error="invalid_credentials",
             )
-        current_user.set_password(passwords["new_password"])
-        current_user.revoke_all_tokens()
+        user.set_password(passwords["new_password"])
+        user.revoke_all_tokens()
         db.session.commit()
-        audit("password_changed", current_user.id)
-        return issue_tokens(current_user, fresh=True), 200, NO_STORE
+        audit("password_changed", user.id)
+        return issue_tokens(user, fresh=True), 200, NO_STORE
 
 
 @blp.route("/user/<int:user_id>")
