@@ -407,32 +407,27 @@ def measure(backend: Backend, ceiling_url: str, ceiling_master: int) -> None:
         for endpoint in reads:
             wrk(base + endpoint.path, endpoint, tokens, "warm", WARM_UP_SECONDS)
 
-        def run_once(round_number: int, endpoints: list[Endpoint]) -> None:
+        def run_once(round_number: int, endpoint: Endpoint) -> None:
+            run = f"{backend.name}{round_number}"
+            measured = wrk(base + endpoint.path, endpoint, tokens, run, DURATION)
+            backend.rows[endpoint.name].runs.append(measured)
+            print(
+                f"[{backend.name}] run {round_number + 1}/{RUNS} {endpoint.name}: "
+                f"{measured.requests_per_second:.0f} req/s",
+                flush=True,
+            )
+
+        # The ceiling and the reads round after round; the writes last.
+        for round_number in range(RUNS):
             run = f"{backend.name}{round_number}"
             backend.ceiling.runs.append(
                 wrk(ceiling_url + "/", None, tokens, run, DURATION)
             )
-            for endpoint in endpoints:
-                measured = wrk(base + endpoint.path, endpoint, tokens, run, DURATION)
-                backend.rows[endpoint.name].runs.append(measured)
-                print(
-                    f"[{backend.name}] run {round_number + 1}/{RUNS} {endpoint.name}: "
-                    f"{measured.requests_per_second:.0f} req/s",
-                    flush=True,
-                )
-
-        for round_number in range(RUNS):
-            run_once(round_number, reads)
+            for endpoint in reads:
+                run_once(round_number, endpoint)
         for round_number in range(RUNS):
             for endpoint in writes:
-                measured = wrk(
-                    base + endpoint.path,
-                    endpoint,
-                    tokens,
-                    f"{backend.name}w{round_number}",
-                    DURATION,
-                )
-                backend.rows[endpoint.name].runs.append(measured)
+                run_once(round_number, endpoint)
         backend.rss_mb = peak_rss_mb(worker_pids(master))
         backend.ceiling_rss_mb = peak_rss_mb(worker_pids(ceiling_master))
 

@@ -13,9 +13,8 @@ _UNIQUE = {"23505", "SQLITE_CONSTRAINT_UNIQUE", "SQLITE_CONSTRAINT_PRIMARYKEY"}
 _FOREIGN_KEY = {"23503", "SQLITE_CONSTRAINT_FOREIGNKEY"}
 
 
-def get_or_404(model, ident: int, message: str, options=()):
-    """The instance with this id, loaded with `options` (eager loads), or a 404."""
-    instance = db.session.get(model, ident, options=options)
+def get_or_404(model, ident: int, message: str):
+    instance = db.session.get(model, ident)
     if instance is None:
         abort(404, message=message)
     return instance
@@ -90,7 +89,11 @@ class QueryPage(Page):
     @property
     def items(self) -> list:
         page = self.page_statement()
-        return [] if page is None else db.session.scalars(page).all()
+        return [] if page is None else self.load(page)
+
+    def load(self, page) -> list:
+        """The rows of this page's SELECT, as ORM objects."""
+        return db.session.scalars(page).all()
 
 
 def name_contains(column, text: str):

@@ -59,8 +59,6 @@ def with_items_and_tags(stores: list) -> list[dict]:
         {"id": store.id, "name": store.name, "items": [], "tags": []}
         for store in stores
     ]
-    if not shown:
-        return shown
     by_id = {store["id"]: store for store in shown}
     connection = db.session.connection()
     params = {"store_ids": list(by_id)}
@@ -82,11 +80,7 @@ def read_store_or_404(store_id: int) -> dict:
 class StorePage(QueryPage):
     """A page of stores, each with its items and tags: three queries."""
 
-    @property
-    def items(self) -> list[dict]:
-        page = self.page_statement()
-        if page is None:
-            return []
+    def load(self, page) -> list[dict]:
         return with_items_and_tags(db.session.connection().execute(page).all())
 
 
