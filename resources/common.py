@@ -2,10 +2,11 @@
 
 from flask import url_for
 from flask_smorest import Page, abort
-from sqlalchemy import func, select
+from sqlalchemy import Float, func, select, type_coerce
 from sqlalchemy.exc import IntegrityError
 
 from db import db
+from models import ItemModel
 
 # SQLSTATE classes (PostgreSQL) and extended result codes (SQLite) of the
 # violations a client can cause.
@@ -60,6 +61,11 @@ def location(endpoint: str, **values) -> dict:
     """The `Location` header of a 201, pointing at the created resource."""
     return {"Location": url_for(endpoint, **values)}
 
+
+# An item's price as responses read it: the float it is dumped as (a price
+# has at most 10 significant digits, so the float is exactly the stored
+# value), without a Decimal made for every row on the way.
+PRICE = type_coerce(ItemModel.price, Float).label("price")
 
 LOCATION_HEADER = {
     "Location": {

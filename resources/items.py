@@ -12,6 +12,7 @@ from db import db
 from models import ItemModel, StoreModel, TagModel, items_tags
 from resources.common import (
     LOCATION_HEADER,
+    PRICE,
     QueryPage,
     commit_or_abort,
     delete_and_commit,
@@ -37,7 +38,7 @@ ITEM_BY_ID = (
     select(
         ItemModel.id,
         ItemModel.name,
-        ItemModel.price,
+        PRICE,
         ItemModel.description,
         StoreModel.id.label("store_id"),
         StoreModel.name.label("store_name"),

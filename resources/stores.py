@@ -11,6 +11,7 @@ from db import db
 from models import ItemModel, StoreModel, TagModel
 from resources.common import (
     LOCATION_HEADER,
+    PRICE,
     QueryPage,
     commit_or_abort,
     delete_and_commit,
@@ -28,22 +29,22 @@ STORE_TAKEN = "A store with that name already exists."
 
 STORE_NOT_FOUND = "Store not found."
 
-# Reads of stores as StoreSchema shows them. They select plain rows rather
-# than ORM objects, which cost several times as much to build, and each is
-# built once, with only its parameters changing from request to request.
+# Reads of stores as StoreSchema shows them. They select plain rows, made
+# into dicts by position, rather than ORM objects, which cost several times
+# as much to build; and each is built once, with only its parameters
+# changing from request to request.
+ITEM_FIELDS = ("id", "name", "price", "description")
+TAG_FIELDS = ("id", "name")
+
 ITEMS_OF_STORES = (
     select(
-        ItemModel.store_id,
-        ItemModel.id,
-        ItemModel.name,
-        ItemModel.price,
-        ItemModel.description,
+        ItemModel.id, ItemModel.name, PRICE, ItemModel.description, ItemModel.store_id
     )
     .where(ItemModel.store_id.in_(bindparam("store_ids", expanding=True)))
     .order_by(ItemModel.id)
 )
 TAGS_OF_STORES = (
-    select(TagModel.store_id, TagModel.id, TagModel.name)
+    select(TagModel.id, TagModel.name, TagModel.store_id)
     .where(TagModel.store_id.in_(bindparam("store_ids", expanding=True)))
     .order_by(TagModel.id)
 )
@@ -59,34 +60,34 @@ def with_items_and_tags(stores: list) -> list[dict]:
     by_id = {store["id"]: store for store in shown}
     connection = db.session.connection()
     params = {"store_ids": list(by_id)}
-    for item in connection.execute(ITEMS_OF_STORES, params):
-        by_id[item.store_id]["items"].append(item)
-    for tag in connection.execute(TAGS_OF_STORES, params):
-        by_id[tag.store_id]["tags"].append(tag)
+    for *item, store_id in connection.execute(ITEMS_OF_STORES, params):
+        by_id[store_id]["items"].append(dict(zip(ITEM_FIELDS, item, strict=True)))
+    for *tag, store_id in connection.execute(TAGS_OF_STORES, params):
+        by_id[store_id]["tags"].append(dict(zip(TAG_FIELDS, tag, strict=True)))
     return shown
 
 
 # One store, its items and its tags in one round trip: rows of one shape,
 # told apart by `kind`. The items come first, as the first SELECT of a UNION
-# types its columns (price as a decimal).
+# types its columns (the price as a float).
 STORE, ITEM, TAG = 0, 1, 2
 STORE_WITH_CONTENTS = union_all(
     select(
-        literal_column(str(ITEM), Integer).label("kind"),
         ItemModel.id,
         ItemModel.name,
-        ItemModel.price,
+        PRICE,
         ItemModel.description,
+        literal_column(str(ITEM), Integer).label("kind"),
     ).where(ItemModel.store_id == bindparam("store_id")),
     select(
-        literal_column(str(STORE), Integer),
         StoreModel.id,
         StoreModel.name,
         null(),
         null(),
+        literal_column(str(STORE), Integer),
     ).where(StoreModel.id == bindparam("store_id")),
     select(
-        literal_column(str(TAG), Integer), TagModel.id, TagModel.name, null(), null()
+        TagModel.id, TagModel.name, null(), null(), literal_column(str(TAG), Integer)
     ).where(TagModel.store_id == bindparam("store_id")),
 ).order_by("kind", "id")
 
@@ -96,13 +97,13 @@ def read_store_or_404(store_id: int) -> dict:
     rows = db.session.connection().execute(STORE_WITH_CONTENTS, {"store_id": store_id})
     store = None
     items, tags = [], []
-    for row in rows:
-        if row.kind == ITEM:
-            items.append(row)
-        elif row.kind == TAG:
-            tags.append(row)
+    for *values, kind in rows:
+        if kind == ITEM:
+            items.append(dict(zip(ITEM_FIELDS, values, strict=True)))
+        elif kind == TAG:
+            tags.append({"id": values[0], "name": values[1]})
         else:
-            store = {"id": row.id, "name": row.name, "items": items, "tags": tags}
+            store = {"id": values[0], "name": values[1], "items": items, "tags": tags}
     if store is None:
         abort(404, message=STORE_NOT_FOUND)
     return store

@@ -95,3 +95,57 @@ def test_data_keys_attributes_defaults_and_method_fields_dump_as_marshmallow_doe
 
     assert dumped == {"shown": "value", "defaulted": 5, "computed": "computed"}
     assert dumped == marshmallows_dump(WithExtras(), obj)
+
+
+class Mixed(schemas.Schema):
+    number = fields.Integer()
+    as_text = fields.Integer(as_string=True)
+    ratio = fields.Float()
+    text = fields.String()
+    price = schemas.Price()
+
+
+class Label(str):
+    pass
+
+
+@pytest.mark.parametrize(
+    "values",
+    [
+        pytest.param(
+            {"number": 3, "as_text": 3, "ratio": 2.5, "text": "a", "price": 1.5},
+            id="values-already-of-the-dumped-type",
+        ),
+        pytest.param(
+            {
+                "number": None,
+                "as_text": None,
+                "ratio": None,
+                "text": None,
+                "price": None,
+            },
+            id="nones",
+        ),
+        pytest.param(
+            {"number": True, "as_text": 4, "ratio": 2, "text": b"bytes", "price": 5},
+            id="values-the-fields-convert",
+        ),
+        pytest.param(
+            {
+                "number": Decimal("7"),
+                "as_text": Decimal("8"),
+                "ratio": Decimal("0.5"),
+                "text": Label("sub"),
+                "price": Decimal("99999999.99"),
+            },
+            id="decimals-and-a-str-subclass",
+        ),
+    ],
+)
+def test_values_dump_as_marshmallows_whatever_their_type(values):
+    for obj in (values, SimpleNamespace(**values)):
+        dumped = Mixed().dump(obj)
+
+        assert dumped == marshmallows_dump(Mixed(), obj)
+        for key, value in dumped.items():
+            assert type(value) is type(marshmallows_dump(Mixed(), obj)[key])
