@@ -70,8 +70,11 @@ LUA = ROOT / "bench" / "request.lua"
 STORES, ITEMS_PER_STORE, TAGS_PER_STORE, TAGS_PER_ITEM = 50, 20, 5, 2
 USERNAME, PASSWORD = "bench", "a benchmark password"
 
-# The API's ratio to the ceiling that each endpoint must reach (SQLite, 2 workers).
+# The API's ratio to the ceiling that each endpoint must reach, and the most
+# memory a worker may hold: on SQLite, 2 workers. Other backends are measured
+# for comparison, without targets.
 TARGETS = {"GET /item/<id>": 0.35, "GET /store/<id>": 0.35, "GET /store": 0.035}
+MAX_RSS_MB = 120
 
 
 @dataclass
@@ -137,6 +140,26 @@ class Backend:
     ceiling: Row = field(default_factory=lambda: Row("ceiling (bare Flask)"))
     rss_mb: float = 0.0
     ceiling_rss_mb: float = 0.0
+
+    @property
+    def targets(self) -> dict[str, float]:
+        return TARGETS if self.database_url.startswith("sqlite") else {}
+
+    def ratio(self, row: Row) -> float:
+        return row.median("requests_per_second") / self.ceiling.median(
+            "requests_per_second"
+        )
+
+    def missed(self) -> list[str]:
+        """What this run fell short of, if anything."""
+        missed = [
+            f"{row.name}: {self.ratio(row):.3f} < {self.targets[row.name]}"
+            for row in self.rows.values()
+            if row.name in self.targets and self.ratio(row) < self.targets[row.name]
+        ]
+        if self.targets and self.rss_mb >= MAX_RSS_MB:
+            missed.append(f"peak RSS per worker: {self.rss_mb:.0f} MB")
+        return missed
 
 
 # --- servers -----------------------------------------------------------------
@@ -513,8 +536,8 @@ def table(backend: Backend) -> list[str]:
         f"| {backend.ceiling_rss_mb:.0f} MB |",
     ]
     for row in backend.rows.values():
-        ratio = row.median("requests_per_second") / ceiling
-        target = TARGETS.get(row.name)
+        ratio = backend.ratio(row)
+        target = backend.targets.get(row.name)
         verdict = ""
         if target is not None:
             verdict = f"≥ {target} {'met' if ratio >= target else 'MISSED'}"
@@ -549,6 +572,9 @@ def report(backends: list[Backend]) -> str:
         "shared pages included. SQL and Redis counts are of one request, after a "
         "first one has warmed the app.",
         "",
+        f"The targets, and a peak RSS under {MAX_RSS_MB} MB per worker, hold for the "
+        "SQLite run; other backends are measured beside it for comparison.",
+        "",
     ]
     return "\n".join(lines)
 
@@ -573,17 +599,9 @@ def main() -> int:
     text = report(backends)
     OUTPUT.write_text(text)
     print("\n" + text)
-    missed = [
-        (backend.name, row.name)
-        for backend in backends[:1]
-        for row in backend.rows.values()
-        if row.name in TARGETS
-        and row.median("requests_per_second")
-        / backend.ceiling.median("requests_per_second")
-        < TARGETS[row.name]
-    ]
-    if missed:
-        print(f"Targets missed: {missed}")
+    for backend in backends:
+        for missed in backend.missed():
+            print(f"Target missed on {backend.name}: {missed}")
     return 0
 
 
