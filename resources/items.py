@@ -29,51 +29,9 @@ ITEM_TAKEN = "An item with that name already exists in this store."
 
 ITEM_NOT_FOUND = "Item not found."
 
-# An item as ItemSchema shows it, in one query of plain rows (one per tag),
-# built once with only the id changing. Plain LEFT JOINs: SQLAlchemy's
-# joined eager load nests the many-to-many join, which SQLite answers by
-# scanning every link of every item.
-ITEM_BY_ID = (
-    select(
-        ItemModel.id,
-        ItemModel.name,
-        PRICE,
-        ItemModel.description,
-        StoreModel.id.label("store_id"),
-        StoreModel.name.label("store_name"),
-        TagModel.id.label("tag_id"),
-        TagModel.name.label("tag_name"),
-    )
-    .join(StoreModel, StoreModel.id == ItemModel.store_id)
-    .outerjoin(items_tags, items_tags.c.item_id == ItemModel.id)
-    .outerjoin(TagModel, TagModel.id == items_tags.c.tag_id)
-    .where(ItemModel.id == bindparam("item_id"))
-    .order_by(TagModel.id)
-)
-
-
-def read_item_or_404(item_id: int) -> dict:
-    """The item as ItemSchema shows it, with its store and tags."""
-    rows = db.session.connection().execute(ITEM_BY_ID, {"item_id": item_id}).all()
-    if not rows:
-        abort(404, message=ITEM_NOT_FOUND)
-    item = rows[0]
-    return {
-        "id": item.id,
-        "name": item.name,
-        "price": item.price,
-        "description": item.description,
-        "store": {"id": item.store_id, "name": item.store_name},
-        "tags": [
-            {"id": row.tag_id, "name": row.tag_name}
-            for row in rows
-            if row.tag_id is not None
-        ],
-    }
-
-
-# A page of items as ItemSchema shows them: the page's rows with their store
-# (one query), then the tags of all of them (one more).
+# Items as ItemSchema shows them are read as plain rows, by statements built
+# once with only their parameters changing: an item's columns with its
+# store's, and its tags apart.
 ITEM_ROWS = select(
     ItemModel.id,
     ItemModel.name,
@@ -82,6 +40,19 @@ ITEM_ROWS = select(
     StoreModel.id.label("store_id"),
     StoreModel.name.label("store_name"),
 ).join(StoreModel, StoreModel.id == ItemModel.store_id)
+
+# One item in one query, a row per tag. Plain LEFT JOINs: SQLAlchemy's joined
+# eager load nests the many-to-many join, which SQLite answers by scanning
+# every link of every item.
+ITEM_BY_ID = (
+    ITEM_ROWS.add_columns(TagModel.id.label("tag_id"), TagModel.name.label("tag_name"))
+    .outerjoin(items_tags, items_tags.c.item_id == ItemModel.id)
+    .outerjoin(TagModel, TagModel.id == items_tags.c.tag_id)
+    .where(ItemModel.id == bindparam("item_id"))
+    .order_by(TagModel.id)
+)
+
+# The tags of a page of items, in one query.
 TAGS_OF_ITEMS = (
     select(items_tags.c.item_id, TagModel.id, TagModel.name)
     .join(TagModel, TagModel.id == items_tags.c.tag_id)
@@ -90,24 +61,39 @@ TAGS_OF_ITEMS = (
 )
 
 
+def shown_item(item_id, name, price, description, store_id, store_name, *_tag):
+    """The columns of ITEM_ROWS (and of ITEM_BY_ID, whose tag columns are
+    left out) as ItemSchema shows them; the tags are the caller's to add."""
+    return {
+        "id": item_id,
+        "name": name,
+        "price": price,
+        "description": description,
+        "store": {"id": store_id, "name": store_name},
+        "tags": [],
+    }
+
+
+def read_item_or_404(item_id: int) -> dict:
+    """The item as ItemSchema shows it, with its store and tags."""
+    rows = db.session.connection().execute(ITEM_BY_ID, {"item_id": item_id}).all()
+    if not rows:
+        abort(404, message=ITEM_NOT_FOUND)
+    item = shown_item(*rows[0])
+    item["tags"] = [
+        {"id": row.tag_id, "name": row.tag_name}
+        for row in rows
+        if row.tag_id is not None
+    ]
+    return item
+
+
 class ItemPage(QueryPage):
-    """A page of items, each with its store and tags: three queries."""
+    """A page of items (ITEM_ROWS), each with its store and tags: three queries."""
 
     def load(self, page) -> list[dict]:
         connection = db.session.connection()
-        shown = [
-            {
-                "id": item_id,
-                "name": name,
-                "price": price,
-                "description": description,
-                "store": {"id": store_id, "name": store_name},
-                "tags": [],
-            }
-            for item_id, name, price, description, store_id, store_name in (
-                connection.execute(page)
-            )
-        ]
+        shown = [shown_item(*row) for row in connection.execute(page)]
         by_id = {item["id"]: item for item in shown}
         tags = connection.execute(TAGS_OF_ITEMS, {"item_ids": list(by_id)})
         for item_id, tag_id, tag_name in tags:
