@@ -1,4 +1,4 @@
-"""The application factory: configuration, extensions, JWT callbacks, errors, blueprints."""
+"""The application factory: configuration, extensions, JWT callbacks, blueprints."""
 
 import os
 import secrets
@@ -11,15 +11,12 @@ from flask_cors import CORS
 from flask_jwt_extended import JWTManager
 from flask_migrate import Migrate
 from redis import Redis
-from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import TimeoutError as RedisTimeoutError
-from sqlalchemy.exc import InterfaceError, OperationalError
-from sqlalchemy.exc import TimeoutError as SQLAlchemyTimeoutError
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 import audit
 import blocklist
 import cli
+import faults
 import passwords
 import ratelimit
 from api import Api, JSONProvider, auth_headers, error_payload
@@ -167,11 +164,10 @@ def create_app(config: dict | None = None) -> Flask:
     passwords.init_app(app)
     audit.init_app(app)
     _init_jwt(app)
-    blocklist.init_app(app)
     cli.init_app(app)
     _init_api(app)
+    faults.init_app(app)
     ratelimit.init_app(app)
-    _register_outage_handlers(app)
     _init_http(app)
     return app
 
@@ -263,12 +259,16 @@ def _init_jwt(app: Flask) -> None:
 
     @jwt.token_in_blocklist_loader
     def is_revoked(_header, claims):
-        user, revoked = blocklist.get_blocklist().user_and_revocation(
-            int(claims["sub"]), claims["jti"]
-        )
+        user, revoked = blocklist.user_and_revocation(claims)
         g.token_user = user  # for load_user, called next, in this request
         if user is not None and claims.get("gen", 0) != user.token_generation:
             return True  # logged out everywhere, or the password changed
+        if (
+            revoked
+            and claims["type"] == "refresh"
+            and blocklist.was_rotated(claims["jti"])
+        ):
+            blocklist.revoke_family(claims)  # a rotated refresh token came back
         return revoked
 
     @jwt.user_lookup_loader
@@ -295,10 +295,7 @@ def _init_jwt(app: Flask) -> None:
         return _jwt_error(401, "The token has expired.", "token_expired")
 
     @jwt.revoked_token_loader
-    def revoked_token(_header, claims):
-        if claims["type"] == "refresh":
-            # A refresh token is used once; a second use may be a stolen copy.
-            audit.audit("refresh_token_reused", int(claims["sub"]))
+    def revoked_token(_header, _claims):
         return _jwt_error(401, "The token has been revoked.", "token_revoked")
 
     @jwt.needs_fresh_token_loader
@@ -318,28 +315,6 @@ def _init_jwt(app: Flask) -> None:
     @jwt.token_verification_failed_loader
     def claims_rejected(_header, _claims):
         return _jwt_error(401, "Invalid token: claims rejected.", "invalid_token")
-
-
-def _register_outage_handlers(app: Flask) -> None:
-    """An unreachable database or Redis is a 503 for the client, not a 500.
-
-    Protected requests fail closed: if revocation cannot be checked the token
-    is not accepted. Connections are re-established on the next request once
-    the server is back.
-    """
-
-    def unavailable(what: str):
-        def handler(error):
-            app.logger.warning("%s unavailable: %s", what, error)
-            payload = error_payload(503, f"{what} unavailable; try again shortly.")
-            return jsonify(payload), 503, {"Retry-After": "5"}
-
-        return handler
-
-    for error in (OperationalError, InterfaceError, SQLAlchemyTimeoutError):
-        app.register_error_handler(error, unavailable("Database"))
-    for error in (RedisConnectionError, RedisTimeoutError):
-        app.register_error_handler(error, unavailable("Redis"))
 
 
 def _init_api(app: Flask) -> None:

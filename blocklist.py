@@ -1,105 +1,77 @@
-"""Token revocation: what logout and refresh rotation write, and what every request checks.
+"""Token revocation: what logout, refresh rotation and reuse write, and what every request checks.
 
-Two stores, one behaviour. With `REDIS_URL` set, revoked token ids live in
-Redis, each key expiring with the token it revokes; otherwise they live in the
-database's `revoked_tokens` table, and `flask tokens prune` deletes entries
-whose tokens have expired anyway. Either way every worker on every host sees
-the same list, and it outlives restarts of the API.
+The database's `revoked_tokens` table is the one record of revocations, so a
+restart of any server (an API host, PostgreSQL, a Redis that keeps nothing on
+disk) forgets none, and every worker on every host sees the same list. It is
+read in the same query as the token's user, so it costs no extra round trip.
+`flask tokens prune` deletes entries whose tokens have expired anyway.
 
-If the store cannot be reached, the check raises and the request is answered
-503 (see app.py): a token is never accepted because its revocation could not
-be read.
+Families (RFC 9700, section 4.14.2): the tokens of one login and of every
+refresh after it carry the same `fam` claim. Presenting a refresh token that
+was already rotated revokes the whole family, by a record keyed by the family
+id. Each record keeps why it was written, so a refresh token revoked by a
+logout is told apart from one that was rotated (only the latter is reuse).
+
+If the database cannot be reached, the check raises and the request is
+answered 503 (see app.py): a token is never accepted because its revocation
+could not be read.
 """
 
-import math
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from flask import current_app
-from redis import Redis
 from sqlalchemy import bindparam, delete, exists, select
-from sqlalchemy.dialects.postgresql import insert as postgresql_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
-from db import db
+import audit
+from db import db, insert_unless_present
 from models import USER_COLUMNS, RevokedTokenModel, TokenUser, UserModel
 
-_INSERT_BY_DIALECT = {"postgresql": postgresql_insert, "sqlite": sqlite_insert}
-
+# Why a record was written (`revoked_tokens.reason`).
+LOGOUT = "logout"  # logout, of this token or of the login it came with
+ROTATED = "rotated"  # a refresh token that was used once
+REUSED = "reused"  # a whole family, after one of its rotated tokens came back
 
 # Run on every authenticated request; built once, with only the parameters
-# changing from request to request.
-_IS_REVOKED = exists().where(RevokedTokenModel.jti == bindparam("jti"))
+# changing from request to request. A token is revoked when its own id or its
+# family's id has a record (`family` is NULL for tokens issued without one).
+_IS_REVOKED = exists().where(
+    RevokedTokenModel.jti.in_([bindparam("jti"), bindparam("family")])
+)
 _REVOKED = select(_IS_REVOKED)
 _USER = select(*USER_COLUMNS).where(UserModel.id == bindparam("user_id"))
 _USER_AND_REVOCATION = select(*USER_COLUMNS, _IS_REVOKED.label("revoked")).where(
     UserModel.id == bindparam("user_id")
 )
+_REASON = select(RevokedTokenModel.reason).where(
+    RevokedTokenModel.jti == bindparam("jti")
+)
 
 
-class DatabaseBlocklist:
-    """Revoked token ids in the `revoked_tokens` table."""
+def revoke(jti: str, expires_at: datetime, reason: str = LOGOUT) -> bool:
+    """Revoke a token (or family) id and commit; False when it was already revoked.
 
-    def revoke(self, jti: str, expires_at: datetime) -> bool:
-        """Revoke a token id; False when it was already revoked.
-
-        The insert is atomic, so of two requests racing to rotate the same
-        refresh token exactly one wins.
-        """
-        insert = _INSERT_BY_DIALECT[db.session.get_bind().dialect.name]
-        statement = (
-            insert(RevokedTokenModel)
-            .values(jti=jti, expires_at=expires_at)
-            .on_conflict_do_nothing(index_elements=["jti"])
-            .returning(RevokedTokenModel.jti)
-        )
-        inserted = db.session.scalar(statement) is not None
-        db.session.commit()
-        return inserted
-
-    def is_revoked(self, jti: str) -> bool:
-        return bool(db.session.connection().scalar(_REVOKED, {"jti": jti}))
-
-    def user_and_revocation(
-        self, user_id: int, jti: str
-    ) -> tuple[TokenUser | None, bool]:
-        """The token's user and whether the token id is revoked, in one query."""
-        row = (
-            db.session.connection()
-            .execute(_USER_AND_REVOCATION, {"user_id": user_id, "jti": jti})
-            .first()
-        )
-        if row is None:
-            return None, self.is_revoked(jti)
-        return TokenUser(*row[:-1]), bool(row.revoked)
-
-    def prune(self, now: datetime) -> int:
-        result = db.session.execute(
-            delete(RevokedTokenModel).where(RevokedTokenModel.expires_at < now)
-        )
-        db.session.commit()
-        return result.rowcount
+    The insert is atomic, so of two requests racing to rotate the same
+    refresh token exactly one wins.
+    """
+    inserted = insert_unless_present(
+        RevokedTokenModel.__table__, jti=jti, expires_at=expires_at, reason=reason
+    )
+    db.session.commit()
+    return inserted
 
 
-class RedisBlocklist:
-    """Revoked token ids as Redis keys that expire with their tokens."""
-
-    def __init__(self, client: Redis, prefix: str):
-        self.client = client
-        self.prefix = f"{prefix}revoked:"
-
-    def revoke(self, jti: str, expires_at: datetime) -> bool:
-        """Revoke a token id; False when it was already revoked (SET NX is atomic)."""
-        seconds = math.ceil((expires_at - datetime.now(UTC)).total_seconds())
-        return bool(self.client.set(self.prefix + jti, 1, ex=max(seconds, 1), nx=True))
-
-    def is_revoked(self, jti: str) -> bool:
-        return self.client.exists(self.prefix + jti) == 1
-
-    def user_and_revocation(
-        self, user_id: int, jti: str
-    ) -> tuple[TokenUser | None, bool]:
-        """The token's user (one query) and whether the token id is revoked (one command)."""
-        return token_user(user_id), self.is_revoked(jti)
+def user_and_revocation(claims: dict) -> tuple[TokenUser | None, bool]:
+    """The token's user and whether the token is revoked, in one query."""
+    params = {
+        "user_id": int(claims["sub"]),
+        "jti": claims["jti"],
+        "family": claims.get("fam"),
+    }
+    connection = db.session.connection()
+    row = connection.execute(_USER_AND_REVOCATION, params).first()
+    if row is None:
+        return None, bool(connection.scalar(_REVOKED, params))
+    return TokenUser(*row[:-1]), bool(row.revoked)
 
 
 def token_user(user_id: int) -> TokenUser | None:
@@ -107,17 +79,30 @@ def token_user(user_id: int) -> TokenUser | None:
     return None if row is None else TokenUser(*row)
 
 
-def get_blocklist() -> DatabaseBlocklist | RedisBlocklist:
-    return current_app.extensions["blocklist"]
+def was_rotated(jti: str) -> bool:
+    """Whether this (revoked) token id was revoked by being used to refresh."""
+    return db.session.connection().scalar(_REASON, {"jti": jti}) == ROTATED
 
 
-def init_app(app) -> None:
-    redis = app.extensions.get("redis")
-    app.extensions["blocklist"] = (
-        RedisBlocklist(redis, app.config["REDIS_KEY_PREFIX"])
-        if redis is not None
-        else DatabaseBlocklist()
+def revoke_family(claims: dict) -> None:
+    """Revoke every token of the family of `claims`: one of its refresh tokens
+    came back after it had been rotated, so a copy is in someone else's hands."""
+    audit.audit("refresh_token_reused", int(claims["sub"]))
+    family = claims.get("fam")
+    if family is None:
+        return  # issued before families; only the token itself is revoked
+    # No token of the family outlives a refresh token issued now.
+    lifetime = current_app.config["JWT_REFRESH_TOKEN_EXPIRES"] + timedelta(minutes=1)
+    revoke(family, datetime.now(UTC) + lifetime, REUSED)
+
+
+def prune(now: datetime) -> int:
+    """Delete the records of tokens that have expired anyway; how many went."""
+    result = db.session.execute(
+        delete(RevokedTokenModel).where(RevokedTokenModel.expires_at < now)
     )
+    db.session.commit()
+    return result.rowcount
 
 
 def expiry_of(claims: dict) -> datetime:

@@ -6,7 +6,7 @@ import click
 from flask.cli import AppGroup
 from marshmallow import ValidationError
 
-from blocklist import DatabaseBlocklist, RedisBlocklist, get_blocklist
+import blocklist
 from db import db
 from models import UserModel
 from schemas import UserSchema
@@ -50,11 +50,9 @@ def create_admin(username: str, password: str | None) -> None:
 
 @tokens_cli.command("prune")
 def prune_tokens() -> None:
-    """Delete database blocklist entries whose tokens have expired anyway."""
-    removed = DatabaseBlocklist().prune(datetime.now(UTC))
+    """Delete blocklist entries whose tokens have expired anyway."""
+    removed = blocklist.prune(datetime.now(UTC))
     click.echo(f"Pruned {removed} expired blocklist entries.")
-    if isinstance(get_blocklist(), RedisBlocklist):
-        click.echo("Tokens revoked in Redis expire there by themselves.")
 
 
 def init_app(app) -> None:

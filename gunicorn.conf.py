@@ -2,6 +2,7 @@
 
 import gc
 import os
+import re
 
 from dotenv import load_dotenv
 
@@ -15,6 +16,26 @@ workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
 timeout = int(os.environ.get("GUNICORN_TIMEOUT", "30"))
 # On SIGTERM, requests in flight get this long to finish.
 graceful_timeout = int(os.environ.get("GUNICORN_GRACEFUL_TIMEOUT", "30"))
+
+
+
+def _control_socket(address: str) -> str:
+    """The control socket (for `gunicornc -s PATH`) of the server on `address`.
+
+    gunicorn's default is one path per user, so two servers started by one
+    user (blue/green releases, several instances on a host) would share it,
+    and stopping either would delete the other's. Named after the address it
+    serves, each server has its own; no two can serve one address anyway.
+    """
+    runtime = os.environ.get("XDG_RUNTIME_DIR")
+    if not (runtime and os.path.isdir(runtime)):
+        runtime = os.path.join(os.path.expanduser("~"), ".gunicorn")
+    name = re.sub(r"[^A-Za-z0-9.]+", "-", address).strip("-")
+    return os.path.join(runtime, f"gunicorn-{name}.ctl")
+
+
+# GUNICORN_CONTROL_SOCKET names it outright (gunicorn creates its folder).
+control_socket = os.environ.get("GUNICORN_CONTROL_SOCKET") or _control_socket(bind)
 
 # One line per request on stdout: client, request line, status, bytes,
 # duration in milliseconds and the worker that served it.

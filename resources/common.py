@@ -2,10 +2,10 @@
 
 from flask import url_for
 from flask_smorest import Page, abort
-from sqlalchemy import Float, func, select, type_coerce
+from sqlalchemy import Float, delete, func, inspect, select, type_coerce
 from sqlalchemy.exc import IntegrityError
 
-from db import db
+from db import db, get_for_update
 from models import ItemModel
 
 # SQLSTATE classes (PostgreSQL) and extended result codes (SQLite) of the
@@ -14,14 +14,24 @@ _UNIQUE = {"23505", "SQLITE_CONSTRAINT_UNIQUE", "SQLITE_CONSTRAINT_PRIMARYKEY"}
 _FOREIGN_KEY = {"23503", "SQLITE_CONSTRAINT_FOREIGNKEY"}
 
 
-def get_or_404(model, ident: int, message: str):
-    instance = db.session.get(model, ident)
+def get_or_404(model, ident: int, message: str, *, for_update: bool = False):
+    """The row `ident` of `model`, or a 404 with `message`.
+
+    `for_update` locks it until the commit (see db.get_for_update): every
+    write reads what it changes that way, so what it checked still holds
+    when it commits.
+    """
+    if for_update:
+        instance = get_for_update(model, ident)
+    else:
+        instance = db.session.get(model, ident)
     if instance is None:
         abort(404, message=message)
     return instance
 
 
-def _violation(error: IntegrityError) -> str | None:
+def violation(error: IntegrityError) -> str | None:
+    """Which kind of constraint `error` broke: "unique", "foreign_key" or None."""
     original = error.orig
     code = getattr(original, "sqlstate", None) or getattr(
         original, "sqlite_errorname", None
@@ -33,28 +43,66 @@ def _violation(error: IntegrityError) -> str | None:
     return None
 
 
-def commit_or_abort(*, conflict: str, missing_parent: dict | None = None) -> None:
-    """Commit the session, or roll it back and answer what the client got wrong.
+def read_before_commit(*shown) -> None:
+    """Load every relationship of `shown` that is not loaded yet.
 
-    A unique constraint answers 409 with `conflict`; a foreign key that points
-    nowhere answers 422 with `missing_parent` as the `errors`. Anything else
-    is a server fault and propagates (a 500 whose detail goes to the log).
+    The answer then shows the rows as this transaction wrote them, read
+    inside it: after the commit another request may already have changed or
+    deleted them (and objects are not reloaded after a commit; see db.py).
+    """
+    for instance in shown:
+        for name in inspect(instance).unloaded:
+            getattr(instance, name)
+
+
+def commit_or_abort(
+    *shown,
+    conflict: str | None = None,
+    missing_parent: dict | None = None,
+    parent_not_found: str | None = None,
+) -> None:
+    """Read what the answer shows of `shown`, commit, or roll back and answer
+    what the client got wrong.
+
+    A unique constraint answers 409 with `conflict`. A foreign key that points
+    nowhere (a parent deleted meanwhile included) answers 422 with
+    `missing_parent` as the `errors` when the parent was named in the body,
+    or 404 with `parent_not_found` when it was named in the path. Anything
+    else is a server fault and propagates (a 500 whose detail goes to the log).
     """
     try:
+        db.session.flush()
+        read_before_commit(*shown)
         db.session.commit()
     except IntegrityError as error:
         db.session.rollback()
-        violation = _violation(error)
-        if violation == "unique":
+        kind = violation(error)
+        if kind == "unique" and conflict is not None:
             abort(409, message=conflict)
-        if violation == "foreign_key" and missing_parent is not None:
+        if kind == "foreign_key" and missing_parent is not None:
             abort(422, message="The request is invalid.", errors=missing_parent)
+        if kind == "foreign_key" and parent_not_found is not None:
+            abort(404, message=parent_not_found)
         raise
 
 
-def delete_and_commit(instance) -> None:
-    db.session.delete(instance)
-    db.session.commit()
+def delete_and_commit(instance, *, in_use: str | None = None) -> None:
+    """Delete `instance`'s row in one statement, and commit.
+
+    The database removes what depends on it (ON DELETE CASCADE), all or
+    nothing; where the schema refuses instead (a tag still linked), the
+    refusal answers 409 with `in_use`.
+    """
+    model = type(instance)
+    statement = delete(model).where(model.id == instance.id)
+    try:
+        db.session.execute(statement, execution_options={"synchronize_session": False})
+        db.session.commit()
+    except IntegrityError as error:
+        db.session.rollback()
+        if in_use is not None and violation(error) == "foreign_key":
+            abort(409, message=in_use)
+        raise
 
 
 def location(endpoint: str, **values) -> dict:

@@ -101,8 +101,8 @@ class ItemPage(QueryPage):
         return shown
 
 
-def get_item_or_404(item_id: int) -> ItemModel:
-    return get_or_404(ItemModel, item_id, ITEM_NOT_FOUND)
+def get_item_or_404(item_id: int, *, for_update: bool = False) -> ItemModel:
+    return get_or_404(ItemModel, item_id, ITEM_NOT_FOUND, for_update=for_update)
 
 
 SORTABLE = {"id": ItemModel.id, "name": ItemModel.name, "price": ItemModel.price}
@@ -157,6 +157,7 @@ class ItemList(MethodView):
         item = ItemModel(**item_data)
         db.session.add(item)
         commit_or_abort(
+            item,
             conflict=ITEM_TAKEN,
             missing_parent={"json": {"store_id": ["Store not found."]}},
         )
@@ -187,11 +188,11 @@ class ItemView(MethodView):
         Changes any of `name`, `price` and `description` (at least one).
         An item cannot move to another store: `store_id` in the body is a 422.
         """
-        item = get_item_or_404(item_id)
+        item = get_item_or_404(item_id, for_update=True)
         blp.check_etag(item, ItemSchema)
         for field, value in item_data.items():
             setattr(item, field, value)
-        commit_or_abort(conflict=ITEM_TAKEN)
+        commit_or_abort(item, conflict=ITEM_TAKEN)
         return item
 
     @blp.auth_required(admin=True)
@@ -202,7 +203,7 @@ class ItemView(MethodView):
 
         Also removes its links to tags.
         """
-        item = get_item_or_404(item_id)
+        item = get_item_or_404(item_id, for_update=True)
         blp.check_etag(item, ItemSchema)
         delete_and_commit(item)
         audit("admin_deleted_item", current_user.id, target_id=item_id)

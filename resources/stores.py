@@ -116,8 +116,8 @@ class StorePage(QueryPage):
         return with_items_and_tags(db.session.connection().execute(page).all())
 
 
-def get_store_or_404(store_id: int) -> StoreModel:
-    return get_or_404(StoreModel, store_id, STORE_NOT_FOUND)
+def get_store_or_404(store_id: int, *, for_update: bool = False) -> StoreModel:
+    return get_or_404(StoreModel, store_id, STORE_NOT_FOUND, for_update=for_update)
 
 
 SORTABLE = {"id": StoreModel.id, "name": StoreModel.name}
@@ -154,7 +154,7 @@ class StoreList(MethodView):
         """
         store = StoreModel(**store_data)
         db.session.add(store)
-        commit_or_abort(conflict=STORE_TAKEN)
+        commit_or_abort(store, conflict=STORE_TAKEN)
         return store, 201, location("stores.StoreView", store_id=store.id)
 
 
@@ -181,10 +181,10 @@ class StoreView(MethodView):
 
         Renaming a store to its current name is not a conflict.
         """
-        store = get_store_or_404(store_id)
+        store = get_store_or_404(store_id, for_update=True)
         blp.check_etag(store, StoreSchema)
         store.name = store_data["name"]
-        commit_or_abort(conflict=STORE_TAKEN)
+        commit_or_abort(store, conflict=STORE_TAKEN)
         return store
 
     @blp.auth_required(admin=True)
@@ -195,7 +195,7 @@ class StoreView(MethodView):
 
         Deletes its items, its tags and every link between them.
         """
-        store = get_store_or_404(store_id)
+        store = get_store_or_404(store_id, for_update=True)
         blp.check_etag(store, StoreSchema)
         delete_and_commit(store)
         audit("admin_deleted_store", current_user.id, target_id=store_id)

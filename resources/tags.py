@@ -9,8 +9,8 @@ from sqlalchemy.orm import selectinload
 
 from api import Blueprint
 from audit import audit
-from db import db
-from models import TagModel, items_tags
+from db import db, insert_unless_present
+from models import ItemModel, TagModel, items_tags
 from resources.common import (
     LOCATION_HEADER,
     QueryPage,
@@ -18,9 +18,11 @@ from resources.common import (
     delete_and_commit,
     get_or_404,
     location,
+    read_before_commit,
+    violation,
 )
-from resources.items import get_item_or_404
-from resources.stores import get_store_or_404
+from resources.items import ITEM_NOT_FOUND, get_item_or_404
+from resources.stores import STORE_NOT_FOUND, get_store_or_404
 from schemas import (
     MessageSchema,
     PagedQuerySchema,
@@ -34,8 +36,16 @@ blp = Blueprint("tags", __name__, description="Tags of a store, linked to its it
 TAG_TAKEN = "A tag with that name already exists in this store."
 
 
-def get_tag_or_404(tag_id: int) -> TagModel:
-    return get_or_404(TagModel, tag_id, "Tag not found.")
+TAG_NOT_FOUND = "Tag not found."
+TAG_LINKED = "The tag is linked to items; unlink them first."
+
+
+def get_tag_or_404(tag_id: int, *, for_update: bool = False) -> TagModel:
+    return get_or_404(TagModel, tag_id, TAG_NOT_FOUND, for_update=for_update)
+
+
+def item_exists(item_id: int) -> bool:
+    return bool(db.session.scalar(select(exists().where(ItemModel.id == item_id))))
 
 
 @blp.route("/store/<int:store_id>/tag")
@@ -72,7 +82,8 @@ class TagsInStore(MethodView):
         """
         tag = TagModel(**tag_data, store=get_store_or_404(store_id))
         db.session.add(tag)
-        commit_or_abort(conflict=TAG_TAKEN)
+        # The store may be deleted between the lookup and the commit.
+        commit_or_abort(tag, conflict=TAG_TAKEN, parent_not_found=STORE_NOT_FOUND)
         return tag, 201, location("tags.TagView", tag_id=tag.id)
 
 
@@ -92,17 +103,17 @@ class TagView(MethodView):
     @blp.auth_required(admin=True)
     @blp.response(200, MessageSchema, example={"message": "Tag deleted."})
     @blp.alt_response(404, description="Tag not found.")
-    @blp.alt_response(409, description="The tag is still linked to an item.")
+    @blp.alt_response(409, description=TAG_LINKED)
     def delete(self, tag_id):
         """Delete a tag (admin)
 
         Only a tag linked to no item can be deleted: unlink it first.
         """
-        tag = get_tag_or_404(tag_id)
+        tag = get_tag_or_404(tag_id, for_update=True)
         blp.check_etag(tag, TagSchema)
-        if db.session.scalar(select(exists().where(items_tags.c.tag_id == tag.id))):
-            abort(409, message="The tag is linked to items; unlink them first.")
-        delete_and_commit(tag)
+        # The links' foreign key refuses the delete while any remains, also
+        # one committed by a request racing this one.
+        delete_and_commit(tag, in_use=TAG_LINKED)
         audit("admin_deleted_tag", current_user.id, target_id=tag_id)
         return {"message": "Tag deleted."}
 
@@ -136,15 +147,21 @@ class LinkTagToItem(MethodView):
                 message="The tag belongs to another store than the item.",
                 errors={"path": {"tag_id": ["Tag belongs to another store."]}},
             )
-        if tag in item.tags:
-            return tag, 200
-        item.tags.append(tag)
         try:
+            # The pair's primary key decides between racing links.
+            created = insert_unless_present(items_tags, item_id=item.id, tag_id=tag.id)
+            read_before_commit(tag)
             db.session.commit()
-        except IntegrityError:
-            # Another request linked the same pair first.
+        except IntegrityError as error:
+            # The item or the tag was deleted since it was read.
             db.session.rollback()
-            return get_tag_or_404(tag_id), 200
+            if violation(error) != "foreign_key":
+                raise
+            abort(
+                404, message=TAG_NOT_FOUND if item_exists(item.id) else ITEM_NOT_FOUND
+            )
+        if not created:
+            return tag, 200
         return tag, 201, location("tags.TagView", tag_id=tag.id)
 
     @blp.auth_required()
@@ -167,5 +184,6 @@ class LinkTagToItem(MethodView):
         )
         if db.session.execute(link).rowcount == 0:
             abort(404, message="The item is not linked to this tag.")
+        read_before_commit(item, tag)
         db.session.commit()
         return {"message": "Item removed from tag.", "item": item, "tag": tag}

@@ -13,10 +13,11 @@ from flask_jwt_extended import (
 )
 from flask_smorest import abort
 
+import blocklist
 from api import Blueprint
 from audit import audit
-from blocklist import expiry_of, get_blocklist
-from db import db
+from blocklist import expiry_of
+from db import db, get_for_update
 from models import TokenUser, UserModel
 from ratelimit import RETRY_AFTER
 from resources.common import (
@@ -52,7 +53,7 @@ def user_model() -> UserModel:
     """The token's user as a model, to change it (`current_user` is a
     read-only snapshot); locked against concurrent changes where the database
     can lock a row."""
-    user = db.session.get(UserModel, current_user.id, with_for_update=True)
+    user = get_for_update(UserModel, current_user.id)
     if user is None:  # deleted since the token was checked
         abort(
             401,
@@ -62,16 +63,20 @@ def user_model() -> UserModel:
     return user
 
 
-def issue_tokens(user: UserModel | TokenUser, *, fresh: bool) -> dict:
+def issue_tokens(
+    user: UserModel | TokenUser, *, fresh: bool, family: str | None = None
+) -> dict:
     """A new access token and refresh token that know each other's id.
 
     The access token carries the refresh token's id, so logging out with it
     can revoke both, and only those: other logins stay valid. Both carry the
-    user's token generation, so raising it revokes them (see app.py).
+    user's token generation, so raising it revokes them (see app.py), and
+    their family: a login starts one, its refreshes continue it, and the reuse
+    of a rotated refresh token revokes it whole (see blocklist.py).
     """
     identity = str(user.id)
     refresh_jti = str(uuid4())
-    generation = {"gen": user.token_generation}
+    generation = {"gen": user.token_generation, "fam": family or str(uuid4())}
     return {
         "access_token": create_access_token(
             identity,
@@ -84,11 +89,11 @@ def issue_tokens(user: UserModel | TokenUser, *, fresh: bool) -> dict:
     }
 
 
-def get_user_for(user_id: int) -> UserModel:
+def get_user_for(user_id: int, *, for_update: bool = False) -> UserModel:
     """The user `user_id`, if the caller is that user or an admin."""
     if user_id != current_user.id and not current_user.is_admin:
         abort(403, message="You may only access your own account.", error="forbidden")
-    return get_or_404(UserModel, user_id, "User not found.")
+    return get_or_404(UserModel, user_id, "User not found.", for_update=for_update)
 
 
 @blp.route("/register")
@@ -107,7 +112,7 @@ class Register(MethodView):
         user = UserModel(username=user_data["username"])
         user.set_password(user_data["password"])
         db.session.add(user)
-        commit_or_abort(conflict="A user with that username already exists.")
+        commit_or_abort(user, conflict="A user with that username already exists.")
         return user, 201, location("users.UserView", user_id=user.id)
 
 
@@ -152,11 +157,12 @@ class Refresh(MethodView):
         revoked, and sending it again answers 401 `token_revoked`.
         """
         claims = get_jwt()
-        if not get_blocklist().revoke(claims["jti"], expiry_of(claims)):
-            # A concurrent request rotated this token first.
-            audit("refresh_token_reused", current_user.id)
-            abort(401, message="Token has been revoked.", error="token_revoked")
-        return issue_tokens(current_user, fresh=False), 200, NO_STORE
+        if not blocklist.revoke(claims["jti"], expiry_of(claims), blocklist.ROTATED):
+            # A concurrent request rotated this token first: this is a reuse.
+            blocklist.revoke_family(claims)
+            abort(401, message="The token has been revoked.", error="token_revoked")
+        family = claims.get("fam")
+        return issue_tokens(current_user, fresh=False, family=family), 200, NO_STORE
 
 
 @blp.route("/logout")
@@ -170,7 +176,6 @@ class Logout(MethodView):
         The user's other logins (other devices) stay valid.
         """
         claims = get_jwt()
-        blocklist = get_blocklist()
         blocklist.revoke(claims["jti"], expiry_of(claims))
         # The refresh token was issued with this token; a minute's margin
         # covers the two clock readings and the rounding of `iat`.
@@ -273,7 +278,7 @@ class UserView(MethodView):
         Your own account, or any account for an admin. Every token of the
         deleted user then fails with 401 `user_not_found`.
         """
-        user = get_user_for(user_id)
+        user = get_user_for(user_id, for_update=True)
         blp.check_etag(user, UserSchema)
         delete_and_commit(user)
         if user_id != current_user.id:

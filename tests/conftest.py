@@ -232,3 +232,27 @@ def item(client, user_headers, store):
 @pytest.fixture
 def tag(client, user_headers, store):
     return create_tag(client, user_headers, store["id"], "furniture")
+
+
+# How the rounds of each race came out (tests/test_concurrency.py), printed at
+# the end of the run.
+RACES: list[tuple[str, int, dict]] = []
+
+
+@pytest.fixture
+def race_report():
+    def record(test: str, rounds: int, outcomes: dict) -> None:
+        RACES.append((test, rounds, dict(outcomes)))
+
+    return record
+
+
+def pytest_terminal_summary(terminalreporter):
+    if not RACES:
+        return
+    terminalreporter.section("races")
+    for test, rounds, outcomes in RACES:
+        counted = ", ".join(
+            f"{key}: {count}" for key, count in sorted(outcomes.items())
+        )
+        terminalreporter.write_line(f"{test}: {rounds} rounds; {counted}")

@@ -113,17 +113,11 @@ def test_plain_postgresql_urls_get_the_psycopg_driver(monkeypatch, scheme):
     )
 
 
-def test_redis_url_from_the_environment_selects_the_redis_blocklist(monkeypatch):
+def test_redis_url_from_the_environment_holds_the_rate_limits(monkeypatch):
     monkeypatch.setenv("REDIS_URL", "redis://cache.internal:6379/0")
     monkeypatch.setenv("REDIS_KEY_PREFIX", "shop:")
 
     app = create_app({"TESTING": True, "SQLALCHEMY_DATABASE_URI": "sqlite://"})
 
-    assert type(app.extensions["blocklist"]).__name__ == "RedisBlocklist"
-    assert app.extensions["blocklist"].prefix == "shop:revoked:"
-
-
-def test_without_redis_the_blocklist_lives_in_the_database():
-    app = create_app({"TESTING": True, "SQLALCHEMY_DATABASE_URI": "sqlite://"})
-
-    assert type(app.extensions["blocklist"]).__name__ == "DatabaseBlocklist"
+    assert app.config["RATELIMIT_STORAGE_URI"] == "redis://cache.internal:6379/0"
+    assert app.config["RATELIMIT_STORAGE_OPTIONS"]["key_prefix"] == "shop:ratelimit"

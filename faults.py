@@ -1,0 +1,139 @@
+"""Faults of the servers behind the API, answered in the error envelope.
+
+- A transaction that lost a deadlock or a serialization conflict (or, on
+  SQLite, waited too long for the write lock) is run again once; if it fails
+  again the client gets a 503 with `Retry-After`, and the log an error line
+  with the SQLSTATE.
+- An unreachable database or Redis is a 503 with `Retry-After`: the one
+  answer that tells a client the outcome of its write may be unknown.
+  Protected requests fail closed: if revocation cannot be checked the token
+  is not accepted. Connections are re-established on the next request once
+  the server is back.
+- Nothing escapes as a bare HTML page: a failure while cleaning up after an
+  answer (a connection that died with the server) leaves the answer as it
+  was, and anything else that escapes Flask is a 500 in the envelope.
+"""
+
+import logging
+import sys
+from functools import wraps
+
+import orjson
+from flask import Flask, jsonify
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as SQLAlchemyTimeoutError
+
+from api import error_payload
+from db import db
+
+logger = logging.getLogger("stores.faults")
+
+RETRY_AFTER_SECONDS = "5"
+
+# PostgreSQL's serialization_failure and deadlock_detected; SQLite's "database
+# is locked" (the busy timeout ran out) and its snapshot conflict.
+TRANSIENT = {"40001", "40P01", "SQLITE_BUSY", "SQLITE_BUSY_SNAPSHOT", "SQLITE_LOCKED"}
+
+
+def error_code(error: DBAPIError) -> str | None:
+    """The SQLSTATE (PostgreSQL) or extended result code (SQLite) of `error`."""
+    original = error.orig
+    return getattr(original, "sqlstate", None) or getattr(
+        original, "sqlite_errorname", None
+    )
+
+
+def is_transient(error: Exception) -> bool:
+    """Whether running the same transaction again may well succeed."""
+    return isinstance(error, DBAPIError) and error_code(error) in TRANSIENT
+
+
+def retried_once(view):
+    """`view`, run a second time when its transaction failed transiently.
+
+    Nothing of the first run was committed: the database rolled it back, and
+    so does the session here before the second run.
+    """
+
+    @wraps(view)
+    def run(*args, **kwargs):
+        try:
+            return view(*args, **kwargs)
+        except DBAPIError as error:
+            if not is_transient(error):
+                raise
+            logger.warning("transaction retried after %s", error_code(error))
+            db.session.rollback()
+            return view(*args, **kwargs)
+
+    return run
+
+
+def _unavailable(what: str):
+    def handler(error):
+        if is_transient(error):
+            logger.error(
+                "transaction failed twice (SQLSTATE %s): %s",
+                error_code(error),
+                str(error.orig).splitlines()[0],
+            )
+            message = "The database is busy; try again shortly."
+        else:
+            logger.warning("%s unavailable: %s", what, error)
+            message = f"{what} unavailable; try again shortly."
+        payload = error_payload(503, message)
+        return jsonify(payload), 503, {"Retry-After": RETRY_AFTER_SECONDS}
+
+    return handler
+
+
+class EnvelopeForEscapes:
+    """WSGI middleware: whatever escapes the app is a 500 in the envelope, not
+    the server's own HTML page. The detail goes to the log."""
+
+    BODY = orjson.dumps(error_payload(500))
+
+    def __init__(self, wsgi_app):
+        self.wsgi_app = wsgi_app
+
+    def __call__(self, environ, start_response):
+        try:
+            return self.wsgi_app(environ, start_response)
+        except Exception:
+            logger.exception("unhandled error outside the request")
+            headers = [
+                ("Content-Type", "application/json"),
+                ("Content-Length", str(len(self.BODY))),
+            ]
+            # exc_info: the app may have started an answer already.
+            start_response("500 INTERNAL SERVER ERROR", headers, sys.exc_info())
+            return [self.BODY]
+
+
+def init_app(app: Flask) -> None:
+    """Retry every view once on a transient failure, and answer every fault.
+
+    Call after the blueprints are registered and before anything else wraps
+    the views (rate limits count a request once, whatever its retries).
+    """
+    for endpoint, view in app.view_functions.items():
+        app.view_functions[endpoint] = retried_once(view)
+    for error in (OperationalError, InterfaceError, SQLAlchemyTimeoutError):
+        app.register_error_handler(error, _unavailable("Database"))
+    for error in (RedisConnectionError, RedisTimeoutError):
+        app.register_error_handler(error, _unavailable("Redis"))
+
+    # Registered after Flask-SQLAlchemy's own teardown, so it runs first: the
+    # session is gone by the time that one runs. Ending the session rolls
+    # back on a connection that may have died with its server; that must not
+    # turn an answer already made (a 201 whose row is committed) into a 500.
+    @app.teardown_appcontext
+    def end_session(_error):
+        try:
+            db.session.remove()
+        except Exception:
+            logger.warning("could not end the session cleanly", exc_info=True)
+
+    app.wsgi_app = EnvelopeForEscapes(app.wsgi_app)
