@@ -14,12 +14,11 @@
   was, and anything else that escapes Flask is a 500 in the envelope.
 """
 
-import logging
 import sys
 from functools import wraps
 
 import orjson
-from flask import Flask, jsonify
+from flask import Flask, current_app, jsonify
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
@@ -27,8 +26,6 @@ from sqlalchemy.exc import TimeoutError as SQLAlchemyTimeoutError
 
 from api import error_payload
 from db import db
-
-logger = logging.getLogger("stores.faults")
 
 RETRY_AFTER_SECONDS = "5"
 
@@ -64,7 +61,9 @@ def retried_once(view):
         except DBAPIError as error:
             if not is_transient(error):
                 raise
-            logger.warning("transaction retried after %s", error_code(error))
+            current_app.logger.warning(
+                "transaction retried after %s", error_code(error)
+            )
             db.session.rollback()
             return view(*args, **kwargs)
 
@@ -74,14 +73,14 @@ def retried_once(view):
 def _unavailable(what: str):
     def handler(error):
         if is_transient(error):
-            logger.error(
+            current_app.logger.error(
                 "transaction failed twice (SQLSTATE %s): %s",
                 error_code(error),
                 str(error.orig).splitlines()[0],
             )
             message = "The database is busy; try again shortly."
         else:
-            logger.warning("%s unavailable: %s", what, error)
+            current_app.logger.warning("%s unavailable: %s", what, error)
             message = f"{what} unavailable; try again shortly."
         payload = error_payload(503, message)
         return jsonify(payload), 503, {"Retry-After": RETRY_AFTER_SECONDS}
@@ -95,14 +94,15 @@ class EnvelopeForEscapes:
 
     BODY = orjson.dumps(error_payload(500))
 
-    def __init__(self, wsgi_app):
-        self.wsgi_app = wsgi_app
+    def __init__(self, app: Flask):
+        self.app = app
+        self.wsgi_app = app.wsgi_app
 
     def __call__(self, environ, start_response):
         try:
             return self.wsgi_app(environ, start_response)
         except Exception:
-            logger.exception("unhandled error outside the request")
+            self.app.logger.exception("unhandled error outside the request")
             headers = [
                 ("Content-Type", "application/json"),
                 ("Content-Length", str(len(self.BODY))),
@@ -133,7 +133,7 @@ def init_app(app: Flask) -> None:
     def end_session(_error):
         try:
             db.session.remove()
-        except Exception:
-            logger.warning("could not end the session cleanly", exc_info=True)
+        except Exception as error:
+            app.logger.warning("could not end the session cleanly: %s", error)
 
-    app.wsgi_app = EnvelopeForEscapes(app.wsgi_app)
+    app.wsgi_app = EnvelopeForEscapes(app)

@@ -18,7 +18,6 @@ timeout = int(os.environ.get("GUNICORN_TIMEOUT", "30"))
 graceful_timeout = int(os.environ.get("GUNICORN_GRACEFUL_TIMEOUT", "30"))
 
 
-
 def _control_socket(address: str) -> str:
     """The control socket (for `gunicornc -s PATH`) of the server on `address`.
 

@@ -4,13 +4,21 @@ Counted in Redis when `REDIS_URL` is set, so a limit holds across every worker
 and host; otherwise in each worker's memory (so with N workers a client may get
 up to N times the limit). `RATELIMIT_ENABLED=false` turns them all off.
 
+Redis is not on the critical path: while it cannot be reached, limits are
+counted in each worker's memory, as without Redis, and counted in Redis again
+once it answers (Flask-Limiter's in-memory fallback, which logs both). An
+answer already made is never lost to Redis going away before its rate-limit
+headers are written.
+
 Each app gets its own Flask-Limiter (which keeps its storage and settings on
 the Limiter object), and the limits wrap the registered views by endpoint.
 """
 
 import hashlib
+import logging
 
 from flask import Flask, current_app, request
+from flask.logging import default_handler
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 
@@ -77,9 +85,18 @@ def init_app(app: Flask) -> None:
                 "socket_timeout": timeout,
             },
         )
+        app.config.setdefault("RATELIMIT_IN_MEMORY_FALLBACK_ENABLED", True)
+        # A failure to count a failed login, or to write the headers, once
+        # the answer is made: logged, and the answer stands.
+        app.config.setdefault("RATELIMIT_SWALLOW_ERRORS", True)
     else:
         app.config.setdefault("RATELIMIT_STORAGE_URI", "memory://")
     limiter = Limiter(key_func=get_remote_address, app=app)
+    # Flask-Limiter logs to a logger of its own with only a NullHandler:
+    # losing and finding Redis again go where the app's errors go.
+    limiter_log = logging.getLogger("flask-limiter")
+    if default_handler not in limiter_log.handlers:
+        limiter_log.addHandler(default_handler)
     # The limits hold only a weak reference to their limiter: the app keeps it.
     app.extensions["ratelimit"] = limiter
     for endpoint, limits in LIMITS.items():

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from redis import Redis
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -208,6 +209,9 @@ class PrivateRedis:
             stderr=subprocess.DEVNULL,
         )
         _wait_for_port(self.port, self.process, "redis-server")
+
+    def client(self):
+        return Redis.from_url(self.url, socket_timeout=5)
 
     def kill(self) -> None:
         """SIGKILL: no shutdown, nothing saved."""

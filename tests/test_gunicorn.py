@@ -1,11 +1,21 @@
-"""Under real gunicorn with several workers, a logged-out token is refused by all of them."""
+"""Under real gunicorn with several workers, a logged-out token is refused by all of
+them; two servers started from one checkout do not share a control socket."""
 
+import json
 import re
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
 
 import pytest
 
+from tests.conftest import SECRET
 from tests.helpers import PASSWORD
-from tests.servers import call, hold_request
+from tests.servers import call, gunicorn, hold_request
+
+GUNICORNC = Path(sys.executable).parent / "gunicornc"
 
 pytestmark = pytest.mark.slow
 
@@ -57,3 +67,57 @@ def test_access_log_has_one_line_per_request_with_its_duration(gunicorn_server):
 
     lines = [line for line in log.read_text().splitlines() if '"GET /health' in line]
     assert lines and re.search(r'"GET /health HTTP/1.1" 200 \d+ \d+ms <\d+>', lines[-1])
+
+
+def control(socket_path, command: str) -> dict:
+    """A command to a running gunicorn through its control socket (gunicornc)."""
+    result = subprocess.run(
+        [GUNICORNC, "-s", str(socket_path), "-c", command, "-j"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    return json.loads(result.stdout)
+
+
+def control_sockets(folder: Path, count: int) -> list[Path]:
+    """The control sockets in `folder`, once there are `count` (gunicorn opens
+    its socket only after it has started its workers)."""
+    deadline = time.monotonic() + 30
+    while len(found := sorted(folder.glob("*.ctl"))) < count:
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{count} control sockets expected, found {found}")
+        time.sleep(0.05)  # polling for start-up, not waiting out a race
+    return found
+
+
+def test_two_servers_from_one_checkout_and_home_have_their_own_control_sockets(
+    migrated_sqlite, tmp_path
+):
+    database = tmp_path / "served.db"
+    shutil.copy(migrated_sqlite, database)
+    home = tmp_path / "home"
+    env = {
+        "DATABASE_URL": f"sqlite:///{database}",
+        "JWT_SECRET_KEY": SECRET,
+        "RATELIMIT_ENABLED": "false",
+        "HOME": str(home),
+        "XDG_RUNTIME_DIR": "",
+    }
+    sockets = home / ".gunicorn"
+
+    with gunicorn(env, tmp_path / "a.log") as server_a:
+        with gunicorn(env, tmp_path / "b.log") as server_b:
+            both = control_sockets(sockets, 2)
+            assert len(both) == 2
+            for server in (server_a, server_b):
+                port = server.rsplit(":", 1)[1]
+                path = next(path for path in both if path.name.endswith(f"-{port}.ctl"))
+                assert len(control(path, "show workers")["workers"]) == 2
+        # B has stopped: its socket is gone, A's is there and answers.
+        (left,) = sockets.glob("*.ctl")
+        assert left.name.endswith(f"-{server_a.rsplit(':', 1)[1]}.ctl")
+        assert len(control(left, "show workers")["workers"]) == 2
+        assert call("GET", f"{server_a}/health") == (200, {"status": "ok"})
+    assert list(sockets.glob("*.ctl")) == []

@@ -48,6 +48,10 @@ def app_behind_redis_proxy(app_factory, fresh_postgres, redis):
     delete_keys(redis, prefix)
 
 
+def prefix_of(app) -> str:
+    return app.config["REDIS_KEY_PREFIX"]
+
+
 def signed_in(client) -> dict:
     register(client, "alice")
     return auth_header(login(client, "alice")["access_token"])
@@ -93,23 +97,25 @@ def test_health_names_the_database_when_it_is_down(app_behind_database_proxy):
     assert client.get("/health").status_code == 200
 
 
-def test_rate_limited_login_during_a_redis_outage_is_a_503_then_recovers(
-    app_behind_redis_proxy,
+def test_rate_limits_are_counted_in_memory_during_a_redis_outage(
+    app_behind_redis_proxy, redis
 ):
     proxy, app = app_behind_redis_proxy
+    app.config["RATELIMIT_LOGIN"] = "3 per minute"
     client = app.test_client()
     register(client, "alice")
     credentials = {"username": "alice", "password": PASSWORD}
+    assert client.post("/login", json=credentials).status_code == 200
+    counted_in_redis = len(list(redis.scan_iter(match=f"{prefix_of(app)}*")))
 
     proxy.cut()
-    during = client.post("/login", json=credentials)
+    during = [client.post("/login", json=credentials).status_code for _ in range(4)]
     proxy.restore()
-    after = client.post("/login", json=credentials)
 
-    body = assert_error(during, 503)
-    assert "Redis" in body["message"]
-    assert during.headers["Retry-After"]
-    assert after.status_code == 200
+    assert counted_in_redis > 0
+    # Counted afresh in memory: three logins, then the limit. (Flask-Limiter
+    # goes back to Redis by itself, checking it at growing intervals.)
+    assert during == [200, 200, 200, 429]
 
 
 def test_tokens_are_checked_and_revoked_during_a_redis_outage(app_behind_redis_proxy):
@@ -129,7 +135,7 @@ def test_tokens_are_checked_and_revoked_during_a_redis_outage(app_behind_redis_p
     assert_error(client.get("/me", headers=headers), 401, error="token_revoked")
 
 
-def test_health_names_redis_when_it_is_down(app_behind_redis_proxy):
+def test_health_stays_ok_while_redis_is_down(app_behind_redis_proxy):
     proxy, app = app_behind_redis_proxy
     client = app.test_client()
 
@@ -137,5 +143,5 @@ def test_health_names_redis_when_it_is_down(app_behind_redis_proxy):
     response = client.get("/health")
     proxy.restore()
 
-    assert assert_error(response, 503)["message"] == "Unavailable: Redis."
-    assert client.get("/health").status_code == 200
+    assert response.status_code == 200
+    assert response.get_json() == {"status": "ok"}

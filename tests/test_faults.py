@@ -1,0 +1,178 @@
+"""Server faults in the envelope: a transaction that lost a deadlock or a serialization
+conflict is retried once, then a 503 with Retry-After; a connection that dies after the
+answer was made leaves it as it was; nothing escapes as an HTML page."""
+
+import json
+import logging
+import sqlite3
+
+import pytest
+from flask import request
+from sqlalchemy import create_engine, text
+from werkzeug.test import EnvironBuilder
+
+from db import db
+from tests.helpers import assert_error, auth_header, create_store, login, register
+
+# A trigger that fails an UPDATE of stores with a real PostgreSQL error, the
+# first `fails` times: the sequence counts attempts outside any transaction.
+FAILING_TRIGGER = """
+CREATE SEQUENCE store_update_attempts;
+CREATE FUNCTION fail_store_update() RETURNS trigger AS $$
+BEGIN
+    IF nextval('store_update_attempts') <= {fails} THEN
+        RAISE EXCEPTION 'provoked by the test' USING ERRCODE = '{errcode}';
+    END IF;
+    RETURN NEW;
+END $$ LANGUAGE plpgsql;
+CREATE TRIGGER fail_store_update BEFORE UPDATE ON stores
+    FOR EACH ROW EXECUTE FUNCTION fail_store_update();
+"""
+
+
+@pytest.fixture
+def postgres_app(app_factory, fresh_postgres):
+    return app_factory(fresh_postgres)
+
+
+def signed_in(client) -> dict:
+    register(client, "alice")
+    return auth_header(login(client, "alice")["access_token"])
+
+
+def provoke(url: str, errcode: str, fails: int) -> None:
+    engine = create_engine(url)
+    with engine.begin() as connection:
+        connection.execute(text(FAILING_TRIGGER.format(fails=fails, errcode=errcode)))
+    engine.dispose()
+
+
+@pytest.mark.parametrize(
+    ("errcode", "sqlstate"),
+    [("serialization_failure", "40001"), ("deadlock_detected", "40P01")],
+)
+def test_a_transaction_failing_once_is_retried_and_succeeds(
+    postgres_app, fresh_postgres, caplog, errcode, sqlstate
+):
+    client = postgres_app.test_client()
+    headers = signed_in(client)
+    store = create_store(client, headers, "Corner Shop")
+    provoke(fresh_postgres, errcode, fails=1)
+
+    response = client.put(
+        f"/store/{store['id']}", json={"name": "Deli"}, headers=headers
+    )
+
+    assert response.status_code == 200, response.get_json()
+    assert response.get_json()["name"] == "Deli"
+    assert f"transaction retried after {sqlstate}" in caplog.text
+
+
+@pytest.mark.parametrize(
+    ("errcode", "sqlstate"),
+    [("serialization_failure", "40001"), ("deadlock_detected", "40P01")],
+)
+def test_a_transaction_failing_twice_is_a_503_logged_with_its_sqlstate(
+    postgres_app, fresh_postgres, caplog, errcode, sqlstate
+):
+    client = postgres_app.test_client()
+    headers = signed_in(client)
+    store = create_store(client, headers, "Corner Shop")
+    provoke(fresh_postgres, errcode, fails=2)
+
+    response = client.put(
+        f"/store/{store['id']}", json={"name": "Deli"}, headers=headers
+    )
+
+    body = assert_error(response, 503)
+    assert "busy" in body["message"]
+    assert response.headers["Retry-After"]
+    assert "provoked" not in body["message"]
+    errors = [r for r in caplog.records if r.levelno == logging.ERROR]
+    assert any(sqlstate in record.getMessage() for record in errors), caplog.text
+    assert client.get(f"/store/{store['id']}", headers=headers).get_json()["name"] == (
+        "Corner Shop"
+    )
+
+
+@pytest.fixture
+def sqlite_app(app_factory, migrated_sqlite, tmp_path):
+    path = tmp_path / "locked.db"
+    path.write_bytes(migrated_sqlite.read_bytes())
+    # Waits for SQLite's write lock a tenth of a second, not five.
+    options = {"pool_pre_ping": True, "connect_args": {"timeout": 0.1}}
+    return path, app_factory(f"sqlite:///{path}", SQLALCHEMY_ENGINE_OPTIONS=options)
+
+
+def test_sqlite_locked_by_another_writer_is_a_503_then_serves(sqlite_app, caplog):
+    path, app = sqlite_app
+    client = app.test_client()
+    headers = signed_in(client)
+    other = sqlite3.connect(path, isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")  # holds the write lock
+
+    during = client.post("/store", json={"name": "Deli"}, headers=headers)
+    other.execute("ROLLBACK")
+    other.close()
+    after = client.post("/store", json={"name": "Deli"}, headers=headers)
+
+    assert_error(during, 503)
+    assert during.headers["Retry-After"]
+    assert "transaction retried after SQLITE_BUSY" in caplog.text
+    assert after.status_code == 201
+
+
+def test_a_connection_lost_after_the_answer_leaves_the_answer(postgres_app):
+    admin = create_engine(postgres_app.config["SQLALCHEMY_DATABASE_URI"])
+
+    @postgres_app.after_request
+    def lose_the_connection(response):
+        if request.path == "/me":
+            # The request's transaction is still open; its server ends it.
+            pid = db.session.connection().exec_driver_sql("SELECT pg_backend_pid()")
+            with admin.connect() as connection:
+                connection.execute(
+                    text("SELECT pg_terminate_backend(:pid)"), {"pid": pid.scalar()}
+                )
+        return response
+
+    client = postgres_app.test_client()
+    headers = signed_in(client)
+    response = client.get("/me", headers=headers)
+    admin.dispose()
+
+    assert response.status_code == 200
+    assert response.get_json()["username"] == "alice"
+
+
+def serve(app, path: str) -> tuple[str, dict, bytes]:
+    """One request through the app's WSGI callable, with a start_response that
+    follows PEP 3333 as gunicorn's does (werkzeug's test client re-raises any
+    exc_info, even before headers are sent)."""
+    answer = {}
+
+    def start_response(status, headers, exc_info=None):
+        if exc_info and answer.get("sent"):
+            raise exc_info[1].with_traceback(exc_info[2])
+        answer.update(status=status, headers=dict(headers))
+
+    body = b"".join(app(EnvironBuilder(path=path).get_environ(), start_response))
+    return answer["status"], answer["headers"], body
+
+
+def test_an_error_outside_the_request_is_a_500_envelope(app):
+    @app.teardown_request
+    def fail(_error):
+        raise RuntimeError("secret detail")
+
+    app.testing = False  # as served: nothing propagates to the caller
+    status, headers, body = serve(app, "/health")
+
+    assert status.startswith("500 ")
+    assert headers["Content-Type"] == "application/json"
+    assert json.loads(body) == {
+        "code": 500,
+        "status": "Internal Server Error",
+        "message": json.loads(body)["message"],
+    }
+    assert b"secret detail" not in body
