@@ -279,6 +279,19 @@ class JSONProvider(DefaultJSONProvider):
             return super().dumps(obj, **kwargs)
 
 
+UNAVAILABLE = (
+    "The database cannot be reached, or stayed busy (a deadlock or serialization "
+    "conflict, retried once): try again after `Retry-After` seconds. A write "
+    "answered 503 may or may not have been made."
+)
+RETRY_AFTER_UNAVAILABLE = {
+    "Retry-After": {
+        "description": "Seconds to wait before trying again.",
+        "schema": {"type": "integer"},
+    }
+}
+
+
 class Blueprint(flask_smorest.Blueprint):
     ARGUMENTS_PARSER = Parser()
     # The pager reads only `page` and `page_size`; the view's own query schema
@@ -344,6 +357,18 @@ class Blueprint(flask_smorest.Blueprint):
             )(func)
 
         return document_body_errors
+
+    def response(self, status_code, schema=None, **kwargs):
+        """flask-smorest's `response`, which also documents the 503 that every
+        operation (each one reads the database) answers in an outage."""
+        decorator = super().response(status_code, schema, **kwargs)
+
+        def document_unavailable(func):
+            return self.alt_response(
+                503, description=UNAVAILABLE, headers=RETRY_AFTER_UNAVAILABLE
+            )(decorator(func))
+
+        return document_unavailable
 
     def alt_response(self, status_code, response=None, **kwargs):
         if response is None and int(status_code) >= 400:

@@ -62,7 +62,11 @@ DEFAULTS = {
             "when stale, but is never required. **Limits**: `/login`, `/register` "
             "and `/refresh` are rate limited (429 with `Retry-After`); bodies over "
             "64 KiB are a 413. `POST /logout/all` and `PUT /me/password` revoke "
-            "every token of the user."
+            "every token of the user; a rotated refresh token sent again revokes "
+            "every token of its login. **Concurrency**: racing requests get the "
+            "answers they would get one after the other; of several writes with "
+            "one `If-Match`, exactly one succeeds. **Outages**: a 503 with "
+            "`Retry-After` when the database is unreachable or stays busy."
         }
     },
     # A connection that died while idle (a restarted server, a dropped link)

@@ -8,6 +8,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from api import Blueprint
 from db import db
+from faults import RETRY_AFTER_SECONDS
 
 blp = Blueprint("health", __name__, description="Service health.")
 
@@ -28,7 +29,6 @@ def _database_answers() -> bool:
 @blp.etag
 class Health(MethodView):
     @blp.response(200, HealthSchema)
-    @blp.alt_response(503, description="The database does not answer.")
     def get(self):
         """Check health
 
@@ -38,5 +38,6 @@ class Health(MethodView):
         not take every instance out of a load balancer.
         """
         if not _database_answers():
-            abort(503, message="Unavailable: database.")
+            retry = {"Retry-After": RETRY_AFTER_SECONDS}
+            abort(503, message="Unavailable: database.", headers=retry)
         return {"status": "ok"}

@@ -154,12 +154,17 @@ class Refresh(MethodView):
 
         Send the refresh token as the bearer token. Returns a new non-fresh
         access token and a new refresh token; the refresh token sent is
-        revoked, and sending it again answers 401 `token_revoked`.
+        revoked. Sending it again (or twice at once) is taken for a stolen
+        copy: 401 `token_revoked`, and every token of that login and of its
+        refreshes is revoked, so whoever holds them logs in again. A refresh
+        token revoked by a logout answers 401 `token_revoked` only.
         """
         claims = get_jwt()
         if not blocklist.revoke(claims["jti"], expiry_of(claims), blocklist.ROTATED):
-            # A concurrent request rotated this token first: this is a reuse.
-            blocklist.revoke_family(claims)
+            # Revoked since it was checked: by a concurrent refresh with it
+            # (a reuse), or by a logout of its login (not one).
+            if blocklist.was_rotated(claims["jti"]):
+                blocklist.revoke_family(claims)
             abort(401, message="The token has been revoked.", error="token_revoked")
         family = claims.get("fam")
         return issue_tokens(current_user, fresh=False, family=family), 200, NO_STORE

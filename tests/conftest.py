@@ -169,17 +169,39 @@ def runner(app):
     return app.test_cli_runner()
 
 
+def empty_database(request, backend: str, folder) -> str:
+    """The URL of an empty database of `backend` for the requesting test
+    ("sqlite": a file in `folder`; "postgresql": one dropped afterwards)."""
+    if backend == "sqlite":
+        return f"sqlite:///{folder / 'empty.db'}"
+    postgres = request.getfixturevalue("postgres")
+    url = postgres.create_database()
+    request.addfinalizer(lambda: postgres.drop_database(url))
+    return url
+
+
+def served_env(database_url: str, **settings: str) -> dict:
+    """The environment of a gunicorn serving the app on `database_url`."""
+    return {
+        "DATABASE_URL": database_url,
+        "JWT_SECRET_KEY": SECRET,
+        "RATELIMIT_ENABLED": "false",
+        **settings,
+    }
+
+
+def sqlite_copy(migrated_sqlite, folder) -> str:
+    """The URL of a copy of the migrated SQLite template in `folder`."""
+    database = folder / "served.db"
+    shutil.copy(migrated_sqlite, database)
+    return f"sqlite:///{database}"
+
+
 @pytest.fixture
 def gunicorn_server(migrated_sqlite, tmp_path):
     """The app under real gunicorn (2 workers) on a fresh database: (base URL, log path)."""
-    database = tmp_path / "served.db"
-    shutil.copy(migrated_sqlite, database)
     log = tmp_path / "gunicorn.log"
-    env = {
-        "DATABASE_URL": f"sqlite:///{database}",
-        "JWT_SECRET_KEY": SECRET,
-        "RATELIMIT_ENABLED": "false",
-    }
+    env = served_env(sqlite_copy(migrated_sqlite, tmp_path))
     with gunicorn(env, log, workers=2) as base_url:
         yield base_url, log
 

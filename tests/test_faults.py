@@ -30,6 +30,13 @@ CREATE TRIGGER fail_store_update BEFORE UPDATE ON stores
 """
 
 
+# PostgreSQL's condition names for the errors retried once, and their SQLSTATEs.
+TRANSIENT_ERRORS = pytest.mark.parametrize(
+    ("errcode", "sqlstate"),
+    [("serialization_failure", "40001"), ("deadlock_detected", "40P01")],
+)
+
+
 @pytest.fixture
 def postgres_app(app_factory, fresh_postgres):
     return app_factory(fresh_postgres)
@@ -40,48 +47,39 @@ def signed_in(client) -> dict:
     return auth_header(login(client, "alice")["access_token"])
 
 
-def provoke(url: str, errcode: str, fails: int) -> None:
+def rename_a_store_failing(app, url: str, errcode: str, fails: int):
+    """Rename a store whose UPDATE fails the first `fails` times with `errcode`;
+    the client, its headers, the store before and the answer."""
+    client = app.test_client()
+    headers = signed_in(client)
+    store = create_store(client, headers, "Corner Shop")
     engine = create_engine(url)
     with engine.begin() as connection:
         connection.execute(text(FAILING_TRIGGER.format(fails=fails, errcode=errcode)))
     engine.dispose()
-
-
-@pytest.mark.parametrize(
-    ("errcode", "sqlstate"),
-    [("serialization_failure", "40001"), ("deadlock_detected", "40P01")],
-)
-def test_a_transaction_failing_once_is_retried_and_succeeds(
-    postgres_app, fresh_postgres, caplog, errcode, sqlstate
-):
-    client = postgres_app.test_client()
-    headers = signed_in(client)
-    store = create_store(client, headers, "Corner Shop")
-    provoke(fresh_postgres, errcode, fails=1)
-
     response = client.put(
         f"/store/{store['id']}", json={"name": "Deli"}, headers=headers
     )
+    return client, headers, store, response
+
+
+@TRANSIENT_ERRORS
+def test_a_transaction_failing_once_is_retried_and_succeeds(
+    postgres_app, fresh_postgres, caplog, errcode, sqlstate
+):
+    *_, response = rename_a_store_failing(postgres_app, fresh_postgres, errcode, 1)
 
     assert response.status_code == 200, response.get_json()
     assert response.get_json()["name"] == "Deli"
     assert f"transaction retried after {sqlstate}" in caplog.text
 
 
-@pytest.mark.parametrize(
-    ("errcode", "sqlstate"),
-    [("serialization_failure", "40001"), ("deadlock_detected", "40P01")],
-)
+@TRANSIENT_ERRORS
 def test_a_transaction_failing_twice_is_a_503_logged_with_its_sqlstate(
     postgres_app, fresh_postgres, caplog, errcode, sqlstate
 ):
-    client = postgres_app.test_client()
-    headers = signed_in(client)
-    store = create_store(client, headers, "Corner Shop")
-    provoke(fresh_postgres, errcode, fails=2)
-
-    response = client.put(
-        f"/store/{store['id']}", json={"name": "Deli"}, headers=headers
+    client, headers, store, response = rename_a_store_failing(
+        postgres_app, fresh_postgres, errcode, 2
     )
 
     body = assert_error(response, 503)
@@ -90,9 +88,8 @@ def test_a_transaction_failing_twice_is_a_503_logged_with_its_sqlstate(
     assert "provoked" not in body["message"]
     errors = [r for r in caplog.records if r.levelno == logging.ERROR]
     assert any(sqlstate in record.getMessage() for record in errors), caplog.text
-    assert client.get(f"/store/{store['id']}", headers=headers).get_json()["name"] == (
-        "Corner Shop"
-    )
+    after = client.get(f"/store/{store['id']}", headers=headers)
+    assert after.get_json()["name"] == "Corner Shop"
 
 
 @pytest.fixture

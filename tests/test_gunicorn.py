@@ -3,7 +3,6 @@ them; two servers started from one checkout do not share a control socket."""
 
 import json
 import re
-import shutil
 import subprocess
 import sys
 import time
@@ -11,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import SECRET
+from tests.conftest import served_env, sqlite_copy
 from tests.helpers import PASSWORD
 from tests.servers import call, gunicorn, hold_request
 
@@ -95,16 +94,9 @@ def control_sockets(folder: Path, count: int) -> list[Path]:
 def test_two_servers_from_one_checkout_and_home_have_their_own_control_sockets(
     migrated_sqlite, tmp_path
 ):
-    database = tmp_path / "served.db"
-    shutil.copy(migrated_sqlite, database)
     home = tmp_path / "home"
-    env = {
-        "DATABASE_URL": f"sqlite:///{database}",
-        "JWT_SECRET_KEY": SECRET,
-        "RATELIMIT_ENABLED": "false",
-        "HOME": str(home),
-        "XDG_RUNTIME_DIR": "",
-    }
+    database = sqlite_copy(migrated_sqlite, tmp_path)
+    env = served_env(database, HOME=str(home), XDG_RUNTIME_DIR="")
     sockets = home / ".gunicorn"
 
     with gunicorn(env, tmp_path / "a.log") as server_a:

@@ -10,7 +10,7 @@ from sqlalchemy import inspect, text
 from sqlalchemy.exc import IntegrityError
 
 from db import db
-from tests.conftest import build_app
+from tests.conftest import build_app, empty_database
 
 
 def schema_differences() -> list:
@@ -38,13 +38,7 @@ def table_names() -> set[str]:
 @pytest.fixture(params=["sqlite", "postgresql"])
 def empty_app(request, tmp_path):
     """An app on an empty database, with its app context pushed."""
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path / 'empty.db'}"
-    else:
-        postgres = request.getfixturevalue("postgres")
-        url = postgres.create_database()
-        request.addfinalizer(lambda: postgres.drop_database(url))
-    app = build_app(url)
+    app = build_app(empty_database(request, request.param, tmp_path))
     with app.app_context():
         yield app
         db.engine.dispose()

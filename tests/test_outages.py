@@ -94,6 +94,7 @@ def test_health_names_the_database_when_it_is_down(app_behind_database_proxy):
     proxy.restore()
 
     assert assert_error(response, 503)["message"] == "Unavailable: database."
+    assert response.headers["Retry-After"]
     assert client.get("/health").status_code == 200
 
 

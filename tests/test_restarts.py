@@ -10,7 +10,7 @@ import pytest
 from flask_migrate import upgrade
 
 from db import db
-from tests.conftest import SECRET, build_app
+from tests.conftest import build_app, served_env
 from tests.helpers import PASSWORD
 from tests.servers import PrivateCluster, PrivateRedis, gunicorn, request
 
@@ -101,17 +101,17 @@ def private_redis(tmp_path):
 
 
 def test_a_redis_restart_forgets_no_revocation(private_redis, fresh_postgres, tmp_path):
-    env = {
-        "DATABASE_URL": fresh_postgres,
-        "REDIS_URL": private_redis.url,
-        "JWT_SECRET_KEY": SECRET,
-        # Limits on, so that Redis is in use; high, so the load is not limited.
-        "RATELIMIT_ENABLED": "true",
-        "RATELIMIT_LOGIN": "100000 per minute",
-        "RATELIMIT_LOGIN_PER_USERNAME": "100000 per minute",
-        "RATELIMIT_REGISTER": "100000 per minute",
-        "RATELIMIT_REFRESH": "100000 per minute",
-    }
+    # Limits on, so that Redis is in use; high, so the load is not limited.
+    high = "100000 per minute"
+    env = served_env(
+        fresh_postgres,
+        REDIS_URL=private_redis.url,
+        RATELIMIT_ENABLED="true",
+        RATELIMIT_LOGIN=high,
+        RATELIMIT_LOGIN_PER_USERNAME=high,
+        RATELIMIT_REGISTER=high,
+        RATELIMIT_REFRESH=high,
+    )
     with gunicorn(env, tmp_path / "gunicorn.log") as base_url:
         logins = [sign_in(base_url, "ann") for _ in range(4)]
         for tokens in logins[:2]:
@@ -183,12 +183,7 @@ def test_a_postgresql_restart_loses_no_acknowledged_write(cluster, tmp_path):
     with app.app_context():
         upgrade()
         db.engine.dispose()
-    env = {
-        "DATABASE_URL": cluster.url,
-        "JWT_SECRET_KEY": SECRET,
-        "RATELIMIT_ENABLED": "false",
-    }
-    with gunicorn(env, tmp_path / "gunicorn.log") as base_url:
+    with gunicorn(served_env(cluster.url), tmp_path / "gunicorn.log") as base_url:
         token = sign_in(base_url, "ann")["access_token"]
         run = uuid.uuid4().hex[:8]
 

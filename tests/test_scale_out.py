@@ -73,11 +73,16 @@ def test_a_login_on_one_host_is_served_by_the_other(shared_env, tmp_path):
         status, rotated = call(
             "POST", f"{server_b}/refresh", token=tokens["refresh_token"]
         )
+        served = call("GET", f"{server_a}/me", token=rotated["access_token"])
         reused = call("POST", f"{server_a}/refresh", token=tokens["refresh_token"])
 
         assert status == 200
-        assert call("GET", f"{server_a}/me", token=rotated["access_token"])[0] == 200
+        assert served[0] == 200
         assert (reused[0], reused[1]["error"]) == (401, "token_revoked")
+        # The reuse on A revoked the family on both hosts.
+        for server in (server_a, server_b):
+            status, body = call("GET", f"{server}/me", token=rotated["access_token"])
+            assert (status, body["error"]) == (401, "token_revoked")
 
 
 def test_health_checks_the_shared_servers(shared_env, tmp_path):
