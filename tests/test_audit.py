@@ -4,10 +4,12 @@ or a token."""
 
 import json
 import logging
+from datetime import datetime
 from unittest.mock import ANY
 
 import pytest
 
+from audit import FORMATTER
 from tests.helpers import PASSWORD, auth_header, login, register
 
 CLIENT = "203.0.113.7"
@@ -23,10 +25,12 @@ def captured(caplog):
 
 
 def audit_lines(caplog) -> list[dict]:
+    """The audit lines of the test, as the audit log's formatter writes them."""
     records = [record for record in caplog.records if record.name == "stores.audit"]
-    for record in records:
-        assert "\n" not in record.getMessage()
-    return [json.loads(record.getMessage()) for record in records]
+    lines = [FORMATTER.format(record) for record in records]
+    for line in lines:
+        assert "\n" not in line
+    return [json.loads(line) for line in lines]
 
 
 def assert_audited(caplog, event: str, user_id, secrets, **details) -> dict:
@@ -34,7 +38,7 @@ def assert_audited(caplog, event: str, user_id, secrets, **details) -> dict:
     lines = audit_lines(caplog)
     assert [line["event"] for line in lines] == [event]
     line = lines[0]
-    assert {"event", "user_id", "client"} <= set(line)
+    assert {"event", "user_id", "client", "timestamp"} <= set(line)
     assert line["user_id"] == user_id
     assert line["client"] == CLIENT
     for name, value in details.items():
@@ -212,3 +216,15 @@ def test_admin_delete_is_audited(
     assert_audited(
         captured, event, admin_id, [PASSWORD, admin_token], target_id=deleted_id
     )
+
+
+def test_an_audit_line_is_one_json_object_with_a_timestamp(client, dave, captured):
+    client.post(
+        "/login",
+        json={"username": "dave", "password": PASSWORD},
+        environ_base=AS_CLIENT,
+    )
+
+    (line,) = audit_lines(captured)
+    assert set(line) == {"event", "user_id", "client", "timestamp"}
+    assert datetime.fromisoformat(line["timestamp"]).tzinfo is not None
