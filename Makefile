@@ -3,18 +3,31 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test bench lint format migrate secret
+.PHONY: run test bench lint format migrate secret lock
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 
+# The locks pin every package, with its hashes; pip installs exactly those.
+PIP_INSTALL := $(BIN)/pip install --disable-pip-version-check -q --require-hashes
+
 $(VENV)/.runtime: requirements.txt | $(BIN)/python
-	$(BIN)/pip install --disable-pip-version-check -q -r requirements.txt
+	$(PIP_INSTALL) -r requirements.txt
 	touch $@
 
 $(VENV)/.dev: requirements.txt requirements-dev.txt | $(BIN)/python
-	$(BIN)/pip install --disable-pip-version-check -q -r requirements-dev.txt
+	$(PIP_INSTALL) -r requirements-dev.txt
 	touch $@ $(VENV)/.runtime
+
+# requirements.txt and requirements-dev.txt from the direct dependencies in
+# requirements.in and requirements-dev.in; the dev lock keeps the runtime
+# lock's versions. `make lock UPGRADE=--upgrade` moves to newer releases.
+COMPILE := $(BIN)/uv pip compile -q --generate-hashes --python-version 3.11 \
+	--custom-compile-command "make lock" $(UPGRADE)
+
+lock: $(VENV)/.dev
+	$(COMPILE) requirements.in -o requirements.txt
+	$(COMPILE) requirements-dev.in --constraint requirements.txt -o requirements-dev.txt
 
 # A random signing secret in .env, written only when there is none.
 secret: | $(BIN)/python
