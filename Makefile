@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test bench lint format migrate secret lock
+.PHONY: run test bench lint typecheck format migrate secret lock
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -47,8 +47,12 @@ node_modules/.installed: package.json package-lock.json
 
 NODE_DEPS := $(if $(shell command -v npm),node_modules/.installed)
 
+# The whole suite, with branch coverage of the application code; below
+# COVERAGE_FLOOR percent it fails (pyproject.toml says what is measured).
+COVERAGE_FLOOR := 90
+
 test: $(VENV)/.dev $(NODE_DEPS)
-	$(BIN)/pytest
+	$(BIN)/pytest --cov --cov-report=term:skip-covered --cov-fail-under=$(COVERAGE_FLOOR)
 
 # The API under gunicorn against a bare Flask ceiling, driven by wrk; writes
 # bench/results.md. wrk comes from Debian's package when it is missing.
@@ -59,6 +63,10 @@ bench: $(VENV)/.runtime
 lint: $(VENV)/.dev
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+
+# mypy on the application code (pyproject.toml: which modules, how strict).
+typecheck: $(VENV)/.dev
+	$(BIN)/mypy
 
 format: $(VENV)/.dev
 	$(BIN)/ruff check --fix .

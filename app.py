@@ -3,6 +3,7 @@
 import os
 import secrets
 from datetime import timedelta
+from typing import Any
 
 import flask_swagger_ui
 from flask import Blueprint as StaticBlueprint
@@ -10,7 +11,6 @@ from flask import Flask, g, jsonify, request
 from flask_cors import CORS
 from flask_jwt_extended import JWTManager
 from flask_migrate import Migrate
-from redis import Redis
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 import audit
@@ -114,7 +114,7 @@ def _int_from_env(name: str) -> int:
 
 def config_from_env() -> dict:
     """Settings the environment gives (see README: Configuration)."""
-    config = {}
+    config: dict[str, Any] = {}
     if os.environ.get("DATABASE_URL"):
         config["SQLALCHEMY_DATABASE_URI"] = os.environ["DATABASE_URL"]
     if os.environ.get("REDIS_URL"):
@@ -163,7 +163,6 @@ def create_app(config: dict | None = None) -> Flask:
     _require_secret_key(app)
 
     db.init_app(app)
-    _init_redis(app)
     Migrate(app, db, directory=MIGRATIONS_DIR, render_as_batch=True, compare_type=True)
     passwords.init_app(app)
     audit.init_app(app)
@@ -180,7 +179,9 @@ def _init_http(app: Flask) -> None:
     """What every response carries, CORS when configured, and proxies to trust."""
     if app.config["TRUSTED_PROXIES"]:
         hops = app.config["TRUSTED_PROXIES"]
-        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops)
+        app.wsgi_app = ProxyFix(  # type: ignore[method-assign]
+            app.wsgi_app, x_for=hops, x_proto=hops
+        )
     if app.config["CORS_ORIGINS"]:
         CORS(
             app,
@@ -223,18 +224,6 @@ def _database_settings(app: Flask) -> None:
         }
         options.setdefault(
             "connect_args", {"connect_timeout": app.config["BACKEND_TIMEOUT"]}
-        )
-
-
-def _init_redis(app: Flask) -> None:
-    if app.config["REDIS_URL"]:
-        timeout = app.config["BACKEND_TIMEOUT"]
-        app.extensions["redis"] = Redis.from_url(
-            app.config["REDIS_URL"],
-            socket_connect_timeout=timeout,
-            socket_timeout=timeout,
-            # Idle connections are checked before reuse, as the database's are.
-            health_check_interval=30,
         )
 
 

@@ -18,13 +18,23 @@ could not be read.
 """
 
 from datetime import UTC, datetime, timedelta
+from typing import Any, cast
+from uuid import UUID, uuid5
 
 from flask import current_app
-from sqlalchemy import bindparam, delete, exists, select
+from sqlalchemy import CursorResult, Table, bindparam, delete, exists, select
 
 import audit
 from db import db, insert_unless_present
 from models import USER_COLUMNS, RevokedTokenModel, TokenUser, UserModel
+
+REVOKED_TOKENS = cast(Table, RevokedTokenModel.__table__)
+
+# A token's decoded claims, as flask-jwt-extended hands them over.
+Claims = dict[str, Any]
+
+# Namespace of the families derived for tokens issued before families.
+LEGACY_FAMILIES = UUID("6f1d7c4e-2b1a-4d5e-9c3f-8a7b6e5d4c3b")
 
 # Why a record was written (`revoked_tokens.reason`).
 LOGOUT = "logout"  # logout, of this token or of the login it came with
@@ -47,25 +57,40 @@ _REASON = select(RevokedTokenModel.reason).where(
 )
 
 
-def revoke(jti: str, expires_at: datetime, reason: str = LOGOUT) -> bool:
-    """Revoke a token (or family) id and commit; False when it was already revoked.
+def revoke(
+    jti: str, expires_at: datetime, reason: str = LOGOUT, *, commit: bool = True
+) -> bool:
+    """Revoke a token (or family) id; False when it was already revoked.
 
     The insert is atomic, so of two requests racing to rotate the same
-    refresh token exactly one wins.
+    refresh token exactly one wins. `commit=False` leaves the commit to the
+    caller, to revoke several ids in one transaction.
     """
     inserted = insert_unless_present(
-        RevokedTokenModel.__table__, jti=jti, expires_at=expires_at, reason=reason
+        REVOKED_TOKENS, jti=jti, expires_at=expires_at, reason=reason
     )
-    db.session.commit()
+    if commit:
+        db.session.commit()
     return inserted
 
 
-def user_and_revocation(claims: dict) -> tuple[TokenUser | None, bool]:
+def family_of(claims: Claims) -> str:
+    """The id of the family of the token behind `claims`.
+
+    Tokens issued before families carry none; a refresh token of those is
+    given one derived from its own id, which the tokens it is refreshed into
+    carry, so that its reuse revokes them too.
+    """
+    family = claims.get("fam")
+    return family if family else str(uuid5(LEGACY_FAMILIES, claims["jti"]))
+
+
+def user_and_revocation(claims: Claims) -> tuple[TokenUser | None, bool]:
     """The token's user and whether the token is revoked, in one query."""
     params = {
         "user_id": int(claims["sub"]),
         "jti": claims["jti"],
-        "family": claims.get("fam"),
+        "family": family_of(claims),
     }
     connection = db.session.connection()
     row = connection.execute(_USER_AND_REVOCATION, params).first()
@@ -84,27 +109,29 @@ def was_rotated(jti: str) -> bool:
     return db.session.connection().scalar(_REASON, {"jti": jti}) == ROTATED
 
 
-def revoke_family(claims: dict) -> None:
+def revoke_family(claims: Claims) -> None:
     """Revoke every token of the family of `claims`: one of its refresh tokens
     came back after it had been rotated, so a copy is in someone else's hands."""
-    audit.audit("refresh_token_reused", int(claims["sub"]))
-    family = claims.get("fam")
-    if family is None:
-        return  # issued before families; only the token itself is revoked
     # No token of the family outlives a refresh token issued now.
     lifetime = current_app.config["JWT_REFRESH_TOKEN_EXPIRES"] + timedelta(minutes=1)
-    revoke(family, datetime.now(UTC) + lifetime, REUSED)
+    newly = revoke(family_of(claims), datetime.now(UTC) + lifetime, REUSED)
+    # Every reuse is audited; `family_revoked` is false when an earlier reuse
+    # of the family had revoked it already.
+    audit.audit("refresh_token_reused", int(claims["sub"]), family_revoked=newly)
 
 
 def prune(now: datetime) -> int:
     """Delete the records of tokens that have expired anyway; how many went."""
-    result = db.session.execute(
-        delete(RevokedTokenModel).where(RevokedTokenModel.expires_at < now)
+    result = cast(
+        CursorResult[Any],
+        db.session.execute(
+            delete(RevokedTokenModel).where(RevokedTokenModel.expires_at < now)
+        ),
     )
     db.session.commit()
     return result.rowcount
 
 
-def expiry_of(claims: dict) -> datetime:
+def expiry_of(claims: Claims) -> datetime:
     """When the token behind these claims expires."""
     return datetime.fromtimestamp(claims["exp"], tz=UTC)

@@ -27,12 +27,13 @@ def create_admin(username: str, password: str | None) -> None:
     user = UserModel.find_by_username(username.strip())
     if user is None and password is None:
         password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
+    fields: dict = {}
     if user is None or password is not None:
-        fields = {"username": user.username if user else username, "password": password}
+        given = {"username": user.username if user else username, "password": password}
         try:
-            fields = UserSchema().load(fields)
+            fields = UserSchema().load(given)
         except ValidationError as error:
-            for field, messages in error.messages.items():
+            for field, messages in error.normalized_messages().items():
                 click.echo(f"{field}: {' '.join(messages)}", err=True)
             raise click.exceptions.Exit(2) from None
     if user is None:
@@ -41,7 +42,7 @@ def create_admin(username: str, password: str | None) -> None:
         action = "Created admin"
     else:
         action = "Granted admin rights to"
-    if password is not None:
+    if "password" in fields:
         user.set_password(fields["password"])
     user.is_admin = True
     db.session.commit()

@@ -1,9 +1,10 @@
 """The SQLAlchemy object shared by models, resources and migrations, and its locking rules."""
 
+from typing import TYPE_CHECKING
+
 from flask_sqlalchemy import SQLAlchemy
-from sqlalchemy import MetaData, event
-from sqlalchemy.dialects.postgresql import insert as postgresql_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy import MetaData, Table, event
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
 
 # Deterministic constraint names let migrations alter constraints on SQLite
@@ -29,7 +30,15 @@ db = SQLAlchemy(
     session_options={"expire_on_commit": False},
 )
 
-_INSERT_BY_DIALECT = {"postgresql": postgresql_insert, "sqlite": sqlite_insert}
+if TYPE_CHECKING:
+    # Flask-SQLAlchemy builds db.Model at run time, where type checkers cannot
+    # see it; to them models are plain declarative classes.
+    from sqlalchemy.orm import DeclarativeBase
+
+    class Model(DeclarativeBase):
+        pass
+else:
+    Model = db.Model
 
 
 @event.listens_for(Engine, "connect")
@@ -41,7 +50,7 @@ def _enable_sqlite_foreign_keys(dbapi_connection, _connection_record):
         cursor.close()
 
 
-def get_for_update(model, ident: int):
+def get_for_update(model, ident: int, *, key_share: bool = False):
     """The row `ident` of `model`, read under a lock held until the transaction ends; or None.
 
     What a write checks (an If-Match ETag, a rule about the row) must still
@@ -50,23 +59,34 @@ def get_for_update(model, ident: int):
     this transaction, and statements after the lock read what was committed
     before it. SQLite has no row locks, so its one write lock is taken before
     the read (BEGIN IMMEDIATE): every other write waits instead.
+
+    `key_share` is for a change that keeps the row (an update): PostgreSQL's
+    FOR NO KEY UPDATE still serializes it with every other change of the row,
+    but lets rows that point at it (an item of a store) be inserted meanwhile.
+    A delete takes the full lock, so such inserts wait and then find it gone.
     """
     connection = db.session.connection()
     # The sqlite3 module opens a transaction by itself only before a write
     # statement; reads before it run outside any transaction.
-    sqlite = connection.dialect.name == "sqlite"
-    if sqlite and not connection.connection.dbapi_connection.in_transaction:
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
-    return db.session.get(model, ident, with_for_update=True, populate_existing=True)
+    if connection.dialect.name == "sqlite":
+        raw = connection.connection.driver_connection
+        if raw is not None and not raw.in_transaction:
+            connection.exec_driver_sql("BEGIN IMMEDIATE")
+    lock = {"key_share": True} if key_share else True
+    return db.session.get(model, ident, with_for_update=lock, populate_existing=True)
 
 
-def insert_unless_present(table, **values) -> bool:
+def insert_unless_present(table: Table, **values) -> bool:
     """INSERT ... ON CONFLICT DO NOTHING; True when this call inserted the row.
 
     Of several requests inserting the same key at once exactly one gets True,
     whatever the interleaving: the database's unique index decides.
     """
-    insert = _INSERT_BY_DIALECT[db.session.get_bind().dialect.name]
+    dialect = (
+        postgresql if db.session.get_bind().dialect.name == "postgresql" else sqlite
+    )
     key = next(iter(table.primary_key.columns))
-    statement = insert(table).values(**values).on_conflict_do_nothing().returning(key)
+    statement = (
+        dialect.insert(table).values(**values).on_conflict_do_nothing().returning(key)
+    )
     return db.session.execute(statement).first() is not None

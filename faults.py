@@ -4,8 +4,8 @@
   SQLite, waited too long for the write lock) is run again once; if it fails
   again the client gets a 503 with `Retry-After`, and the log an error line
   with the SQLSTATE.
-- An unreachable database or Redis is a 503 with `Retry-After`: the one
-  answer that tells a client the outcome of its write may be unknown.
+- An unreachable database is a 503 with `Retry-After`: the one answer that
+  tells a client the outcome of its write may be unknown.
   Protected requests fail closed: if revocation cannot be checked the token
   is not accepted. Connections are re-established on the next request once
   the server is back.
@@ -15,14 +15,16 @@
 """
 
 import sys
+from collections.abc import Callable, Iterable
 from functools import wraps
+from typing import Any
 
 import orjson
-from flask import Flask, current_app, jsonify
-from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import TimeoutError as RedisTimeoutError
+from flask import Flask, current_app, g, has_request_context, jsonify
+from sqlalchemy import event
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as SQLAlchemyTimeoutError
+from sqlalchemy.orm import Session
 
 from api import error_payload
 from db import db
@@ -47,19 +49,25 @@ def is_transient(error: Exception) -> bool:
     return isinstance(error, DBAPIError) and error_code(error) in TRANSIENT
 
 
-def retried_once(view):
+View = Callable[..., Any]
+
+
+def retried_once(view: View) -> View:
     """`view`, run a second time when its transaction failed transiently.
 
-    Nothing of the first run was committed: the database rolled it back, and
-    so does the session here before the second run.
+    The database rolled the failed transaction back, and so does the session
+    here before the second run. A run that had already committed something
+    is not repeated (its answer would no longer be the first run's): the
+    failure stands, a 503 whose outcome the client must check.
     """
 
     @wraps(view)
-    def run(*args, **kwargs):
+    def run(*args: Any, **kwargs: Any) -> Any:
+        g.commits = 0
         try:
             return view(*args, **kwargs)
         except DBAPIError as error:
-            if not is_transient(error):
+            if not is_transient(error) or g.commits:
                 raise
             current_app.logger.warning(
                 "transaction retried after %s", error_code(error)
@@ -70,22 +78,25 @@ def retried_once(view):
     return run
 
 
-def _unavailable(what: str):
-    def handler(error):
-        if is_transient(error):
-            current_app.logger.error(
-                "transaction failed twice (SQLSTATE %s): %s",
-                error_code(error),
-                str(error.orig).splitlines()[0],
-            )
-            message = "The database is busy; try again shortly."
-        else:
-            current_app.logger.warning("%s unavailable: %s", what, error)
-            message = f"{what} unavailable; try again shortly."
-        payload = error_payload(503, message)
-        return jsonify(payload), 503, {"Retry-After": RETRY_AFTER_SECONDS}
+def _count_commit(_session: Session) -> None:
+    if has_request_context():
+        g.commits = g.get("commits", 0) + 1
 
-    return handler
+
+def _unavailable(error: Exception) -> Any:
+    """The 503 of a database that is unreachable, or stayed busy."""
+    if isinstance(error, DBAPIError) and is_transient(error):
+        current_app.logger.error(
+            "transaction failed twice (SQLSTATE %s): %s",
+            error_code(error),
+            str(error.orig).splitlines()[0],
+        )
+        message = "The database is busy; try again shortly."
+    else:
+        current_app.logger.warning("Database unavailable: %s", error)
+        message = "Database unavailable; try again shortly."
+    payload = error_payload(503, message)
+    return jsonify(payload), 503, {"Retry-After": RETRY_AFTER_SECONDS}
 
 
 class EnvelopeForEscapes:
@@ -98,7 +109,9 @@ class EnvelopeForEscapes:
         self.app = app
         self.wsgi_app = app.wsgi_app
 
-    def __call__(self, environ, start_response):
+    def __call__(
+        self, environ: dict[str, Any], start_response: Callable[..., Any]
+    ) -> Iterable[bytes]:
         try:
             return self.wsgi_app(environ, start_response)
         except Exception:
@@ -120,20 +133,22 @@ def init_app(app: Flask) -> None:
     """
     for endpoint, view in app.view_functions.items():
         app.view_functions[endpoint] = retried_once(view)
+    if not event.contains(db.session, "after_commit", _count_commit):
+        event.listen(db.session, "after_commit", _count_commit)
+    # Redis needs no handler: rate limits fall back to memory without it
+    # (see ratelimit.py), and nothing else uses it.
     for error in (OperationalError, InterfaceError, SQLAlchemyTimeoutError):
-        app.register_error_handler(error, _unavailable("Database"))
-    for error in (RedisConnectionError, RedisTimeoutError):
-        app.register_error_handler(error, _unavailable("Redis"))
+        app.register_error_handler(error, _unavailable)
 
     # Registered after Flask-SQLAlchemy's own teardown, so it runs first: the
     # session is gone by the time that one runs. Ending the session rolls
     # back on a connection that may have died with its server; that must not
     # turn an answer already made (a 201 whose row is committed) into a 500.
     @app.teardown_appcontext
-    def end_session(_error):
+    def end_session(_error: BaseException | None) -> None:
         try:
             db.session.remove()
         except Exception as error:
             app.logger.warning("could not end the session cleanly: %s", error)
 
-    app.wsgi_app = EnvelopeForEscapes(app)
+    app.wsgi_app = EnvelopeForEscapes(app)  # type: ignore[method-assign]

@@ -33,8 +33,20 @@ def _control_socket(address: str) -> str:
     return os.path.join(runtime, f"gunicorn-{name}.ctl")
 
 
-# GUNICORN_CONTROL_SOCKET names it outright (gunicorn creates its folder).
-control_socket = os.environ.get("GUNICORN_CONTROL_SOCKET") or _control_socket(bind)
+# GUNICORN_CONTROL_SOCKET names it outright (gunicorn creates its folder);
+# otherwise on_starting names it after the address served.
+if os.environ.get("GUNICORN_CONTROL_SOCKET"):
+    control_socket = os.environ["GUNICORN_CONTROL_SOCKET"]
+
+
+def on_starting(server):
+    """In the master, before it listens: a control socket of this server's own,
+    unless one was named. The address is the one served, which a command-line
+    `-b` may have changed from this file's."""
+    setting = server.cfg.settings["control_socket"]
+    if setting.get() == setting.default:
+        server.cfg.set("control_socket", _control_socket(server.cfg.bind[0]))
+
 
 # One line per request on stdout: client, request line, status, bytes,
 # duration in milliseconds and the worker that served it.

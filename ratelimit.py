@@ -16,6 +16,8 @@ the Limiter object), and the limits wrap the registered views by endpoint.
 
 import hashlib
 import logging
+from collections.abc import Callable
+from typing import Any
 
 from flask import Flask, current_app, request
 from flask.logging import default_handler
@@ -57,7 +59,7 @@ def failed_login(response) -> bool:
 
 
 # endpoint -> (limit setting, options), outermost first.
-LIMITS = {
+LIMITS: dict[str, list[tuple[str, dict]]] = {
     "users.Login": [
         ("RATELIMIT_LOGIN", {}),
         (
@@ -100,7 +102,7 @@ def init_app(app: Flask) -> None:
     # The limits hold only a weak reference to their limiter: the app keeps it.
     app.extensions["ratelimit"] = limiter
     for endpoint, limits in LIMITS.items():
-        view = app.view_functions[endpoint]
+        view: Callable[..., Any] = app.view_functions[endpoint]
         for setting, options in reversed(limits):
             view = limiter.limit(configured(setting), **options)(view)
         app.view_functions[endpoint] = view

@@ -8,6 +8,7 @@ refused (marshmallow's default), names are trimmed before they are checked.
 import re
 from decimal import Decimal
 from functools import partial
+from typing import cast
 
 import marshmallow
 from marshmallow import (
@@ -83,13 +84,11 @@ def _dumps_as(field: fields.Field) -> type | None:
     dump = type(field)._serialize
     if dump is fields.String._serialize:
         return str
-    if (
-        dump is fields.Number._serialize
-        and type(field)._format_num is fields.Number._format_num
-        and field.num_type in (int, float)
-        and not field.as_string
-    ):
-        return field.num_type
+    if dump is fields.Number._serialize:
+        number = cast(fields.Number, field)
+        plain = type(number)._format_num is fields.Number._format_num
+        if plain and number.num_type in (int, float) and not number.as_string:
+            return number.num_type
     if dump is Price._serialize:
         return float
     return None

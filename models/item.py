@@ -1,15 +1,20 @@
 """Items: priced products that belong to one store and carry any of its tags."""
 
 from decimal import Decimal
+from typing import TYPE_CHECKING
 
 from sqlalchemy import ForeignKey, Numeric, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from db import db
+from db import Model
 from models.item_tag import items_tags
 
+if TYPE_CHECKING:
+    from models.store import StoreModel
+    from models.tag import TagModel
 
-class ItemModel(db.Model):
+
+class ItemModel(Model):
     __tablename__ = "items"
     __table_args__ = (
         UniqueConstraint("store_id", "name"),
@@ -25,8 +30,8 @@ class ItemModel(db.Model):
         ForeignKey("stores.id", ondelete="CASCADE"), index=True
     )
 
-    store: Mapped["StoreModel"] = relationship(back_populates="items")  # noqa: F821
-    tags: Mapped[list["TagModel"]] = relationship(  # noqa: F821
+    store: Mapped["StoreModel"] = relationship(back_populates="items")
+    tags: Mapped[list["TagModel"]] = relationship(
         secondary=items_tags,
         back_populates="items",
         passive_deletes=True,

@@ -5,10 +5,10 @@ from datetime import datetime
 from sqlalchemy import DateTime, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from db import db
+from db import Model
 
 
-class RevokedTokenModel(db.Model):
+class RevokedTokenModel(Model):
     __tablename__ = "revoked_tokens"
 
     # A token's `jti`, or a family's `fam` when the whole family is revoked.

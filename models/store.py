@@ -1,12 +1,18 @@
 """Stores: the root of the catalogue; deleting one deletes its items and tags."""
 
+from typing import TYPE_CHECKING
+
 from sqlalchemy import String
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from db import db
+from db import Model
+
+if TYPE_CHECKING:
+    from models.item import ItemModel
+    from models.tag import TagModel
 
 
-class StoreModel(db.Model):
+class StoreModel(Model):
     __tablename__ = "stores"
     __table_args__ = {"sqlite_autoincrement": True}
 
@@ -15,13 +21,13 @@ class StoreModel(db.Model):
 
     # passive_deletes: the database's ON DELETE CASCADE removes children and
     # their links in one statement instead of the ORM loading them first.
-    items: Mapped[list["ItemModel"]] = relationship(  # noqa: F821
+    items: Mapped[list["ItemModel"]] = relationship(
         back_populates="store",
         cascade="all, delete-orphan",
         passive_deletes=True,
         order_by="ItemModel.id",
     )
-    tags: Mapped[list["TagModel"]] = relationship(  # noqa: F821
+    tags: Mapped[list["TagModel"]] = relationship(
         back_populates="store",
         cascade="all, delete-orphan",
         passive_deletes=True,

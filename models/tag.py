@@ -1,13 +1,19 @@
 """Tags: labels defined per store and linked to that store's items."""
 
+from typing import TYPE_CHECKING
+
 from sqlalchemy import ForeignKey, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from db import db
+from db import Model
 from models.item_tag import items_tags
 
+if TYPE_CHECKING:
+    from models.item import ItemModel
+    from models.store import StoreModel
 
-class TagModel(db.Model):
+
+class TagModel(Model):
     __tablename__ = "tags"
     __table_args__ = (
         UniqueConstraint("store_id", "name"),
@@ -20,8 +26,8 @@ class TagModel(db.Model):
         ForeignKey("stores.id", ondelete="CASCADE"), index=True
     )
 
-    store: Mapped["StoreModel"] = relationship(back_populates="tags")  # noqa: F821
-    items: Mapped[list["ItemModel"]] = relationship(  # noqa: F821
+    store: Mapped["StoreModel"] = relationship(back_populates="tags")
+    items: Mapped[list["ItemModel"]] = relationship(
         secondary=items_tags,
         back_populates="tags",
         passive_deletes=True,

@@ -5,11 +5,11 @@ from dataclasses import dataclass
 from sqlalchemy import Index, String, false, func, select
 from sqlalchemy.orm import Mapped, mapped_column
 
-from db import db
+from db import Model, db
 from passwords import passwords
 
 
-class UserModel(db.Model):
+class UserModel(Model):
     __tablename__ = "users"
     # Ids are never reused, on SQLite too: a deleted user's tokens name an id
     # that no later account can get.

@@ -14,15 +14,15 @@ _UNIQUE = {"23505", "SQLITE_CONSTRAINT_UNIQUE", "SQLITE_CONSTRAINT_PRIMARYKEY"}
 _FOREIGN_KEY = {"23503", "SQLITE_CONSTRAINT_FOREIGNKEY"}
 
 
-def get_or_404(model, ident: int, message: str, *, for_update: bool = False):
+def get_or_404(model, ident: int, message: str, *, lock: str | None = None):
     """The row `ident` of `model`, or a 404 with `message`.
 
-    `for_update` locks it until the commit (see db.get_for_update): every
-    write reads what it changes that way, so what it checked still holds
-    when it commits.
+    `lock` ("update" or "delete") locks it until the commit (see
+    db.get_for_update): every update and delete reads what it changes that
+    way, so what it checked still holds when it commits.
     """
-    if for_update:
-        instance = get_for_update(model, ident)
+    if lock is not None:
+        instance = get_for_update(model, ident, key_share=lock == "update")
     else:
         instance = db.session.get(model, ident)
     if instance is None:
@@ -131,7 +131,7 @@ class QueryPage(Page):
         counted = select(func.count()).select_from(
             self.collection.order_by(None).subquery()
         )
-        return db.session.scalar(counted)
+        return db.session.scalar(counted) or 0
 
     def page_statement(self):
         """The collection's SELECT limited to this page; None past the end."""
@@ -147,7 +147,7 @@ class QueryPage(Page):
 
     def load(self, page) -> list:
         """The rows of this page's SELECT, as ORM objects."""
-        return db.session.scalars(page).all()
+        return list(db.session.scalars(page))
 
 
 def name_contains(column, text: str):

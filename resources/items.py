@@ -101,8 +101,8 @@ class ItemPage(QueryPage):
         return shown
 
 
-def get_item_or_404(item_id: int, *, for_update: bool = False) -> ItemModel:
-    return get_or_404(ItemModel, item_id, ITEM_NOT_FOUND, for_update=for_update)
+def get_item_or_404(item_id: int, *, lock: str | None = None) -> ItemModel:
+    return get_or_404(ItemModel, item_id, ITEM_NOT_FOUND, lock=lock)
 
 
 SORTABLE = {"id": ItemModel.id, "name": ItemModel.name, "price": ItemModel.price}
@@ -188,7 +188,7 @@ class ItemView(MethodView):
         Changes any of `name`, `price` and `description` (at least one).
         An item cannot move to another store: `store_id` in the body is a 422.
         """
-        item = get_item_or_404(item_id, for_update=True)
+        item = get_item_or_404(item_id, lock="update")
         blp.check_etag(item, ItemSchema)
         for field, value in item_data.items():
             setattr(item, field, value)
@@ -203,7 +203,7 @@ class ItemView(MethodView):
 
         Also removes its links to tags.
         """
-        item = get_item_or_404(item_id, for_update=True)
+        item = get_item_or_404(item_id, lock="delete")
         blp.check_etag(item, ItemSchema)
         delete_and_commit(item)
         audit("admin_deleted_item", current_user.id, target_id=item_id)

@@ -1,5 +1,7 @@
 """Stores: list, create, read, rename and (admins) delete."""
 
+from collections.abc import Sequence
+
 from flask.views import MethodView
 from flask_jwt_extended import current_user
 from flask_smorest import abort
@@ -50,7 +52,7 @@ TAGS_OF_STORES = (
 )
 
 
-def with_items_and_tags(stores: list) -> list[dict]:
+def with_items_and_tags(stores: Sequence) -> list[dict]:
     """`stores` (rows with `id` and `name`) as dicts with their items and
     tags: two queries, whatever the number of stores."""
     shown = [
@@ -95,8 +97,9 @@ STORE_WITH_CONTENTS = union_all(
 def read_store_or_404(store_id: int) -> dict:
     """The store as StoreSchema shows it, with its items and tags."""
     rows = db.session.connection().execute(STORE_WITH_CONTENTS, {"store_id": store_id})
-    store = None
-    items, tags = [], []
+    store: dict | None = None
+    items: list[dict] = []
+    tags: list[dict] = []
     for *values, kind in rows:
         if kind == ITEM:
             items.append(dict(zip(ITEM_FIELDS, values, strict=True)))
@@ -106,6 +109,7 @@ def read_store_or_404(store_id: int) -> dict:
             store = {"id": values[0], "name": values[1], "items": items, "tags": tags}
     if store is None:
         abort(404, message=STORE_NOT_FOUND)
+    assert store is not None  # abort raised
     return store
 
 
@@ -116,8 +120,8 @@ class StorePage(QueryPage):
         return with_items_and_tags(db.session.connection().execute(page).all())
 
 
-def get_store_or_404(store_id: int, *, for_update: bool = False) -> StoreModel:
-    return get_or_404(StoreModel, store_id, STORE_NOT_FOUND, for_update=for_update)
+def get_store_or_404(store_id: int, *, lock: str | None = None) -> StoreModel:
+    return get_or_404(StoreModel, store_id, STORE_NOT_FOUND, lock=lock)
 
 
 SORTABLE = {"id": StoreModel.id, "name": StoreModel.name}
@@ -181,7 +185,7 @@ class StoreView(MethodView):
 
         Renaming a store to its current name is not a conflict.
         """
-        store = get_store_or_404(store_id, for_update=True)
+        store = get_store_or_404(store_id, lock="update")
         blp.check_etag(store, StoreSchema)
         store.name = store_data["name"]
         commit_or_abort(store, conflict=STORE_TAKEN)
@@ -195,7 +199,7 @@ class StoreView(MethodView):
 
         Deletes its items, its tags and every link between them.
         """
-        store = get_store_or_404(store_id, for_update=True)
+        store = get_store_or_404(store_id, lock="delete")
         blp.check_etag(store, StoreSchema)
         delete_and_commit(store)
         audit("admin_deleted_store", current_user.id, target_id=store_id)

@@ -40,8 +40,8 @@ TAG_NOT_FOUND = "Tag not found."
 TAG_LINKED = "The tag is linked to items; unlink them first."
 
 
-def get_tag_or_404(tag_id: int, *, for_update: bool = False) -> TagModel:
-    return get_or_404(TagModel, tag_id, TAG_NOT_FOUND, for_update=for_update)
+def get_tag_or_404(tag_id: int, *, lock: str | None = None) -> TagModel:
+    return get_or_404(TagModel, tag_id, TAG_NOT_FOUND, lock=lock)
 
 
 def item_exists(item_id: int) -> bool:
@@ -109,7 +109,7 @@ class TagView(MethodView):
 
         Only a tag linked to no item can be deleted: unlink it first.
         """
-        tag = get_tag_or_404(tag_id, for_update=True)
+        tag = get_tag_or_404(tag_id, lock="delete")
         blp.check_etag(tag, TagSchema)
         # The links' foreign key refuses the delete while any remains, also
         # one committed by a request racing this one.

@@ -19,6 +19,7 @@ from audit import audit
 from blocklist import expiry_of
 from db import db, get_for_update
 from models import TokenUser, UserModel
+from passwords import passwords
 from ratelimit import RETRY_AFTER
 from resources.common import (
     LOCATION_HEADER,
@@ -51,15 +52,20 @@ def rate_limited(description: str):
 
 def user_model() -> UserModel:
     """The token's user as a model, to change it (`current_user` is a
-    read-only snapshot); locked against concurrent changes where the database
-    can lock a row."""
+    read-only snapshot), locked until the commit (see db.get_for_update).
+
+    Checked again under the lock: a user deleted, or whose tokens were all
+    revoked, since the token was checked answers as if that came first.
+    """
     user = get_for_update(UserModel, current_user.id)
-    if user is None:  # deleted since the token was checked
+    if user is None:
         abort(
             401,
             message="The user of this token no longer exists.",
             error="user_not_found",
         )
+    if user.token_generation != current_user.token_generation:
+        abort(401, message="The token has been revoked.", error="token_revoked")
     return user
 
 
@@ -89,11 +95,11 @@ def issue_tokens(
     }
 
 
-def get_user_for(user_id: int, *, for_update: bool = False) -> UserModel:
+def get_user_for(user_id: int, *, lock: str | None = None) -> UserModel:
     """The user `user_id`, if the caller is that user or an admin."""
     if user_id != current_user.id and not current_user.is_admin:
         abort(403, message="You may only access your own account.", error="forbidden")
-    return get_or_404(UserModel, user_id, "User not found.", for_update=for_update)
+    return get_or_404(UserModel, user_id, "User not found.", lock=lock)
 
 
 @blp.route("/register")
@@ -166,7 +172,7 @@ class Refresh(MethodView):
             if blocklist.was_rotated(claims["jti"]):
                 blocklist.revoke_family(claims)
             abort(401, message="The token has been revoked.", error="token_revoked")
-        family = claims.get("fam")
+        family = blocklist.family_of(claims)
         return issue_tokens(current_user, fresh=False, family=family), 200, NO_STORE
 
 
@@ -181,13 +187,15 @@ class Logout(MethodView):
         The user's other logins (other devices) stay valid.
         """
         claims = get_jwt()
-        blocklist.revoke(claims["jti"], expiry_of(claims))
+        blocklist.revoke(claims["jti"], expiry_of(claims), commit=False)
         # The refresh token was issued with this token; a minute's margin
         # covers the two clock readings and the rounding of `iat`.
         refresh_expires = datetime.fromtimestamp(claims["iat"], tz=UTC)
         refresh_expires += current_app.config["JWT_REFRESH_TOKEN_EXPIRES"]
         refresh_expires += timedelta(minutes=1)
-        blocklist.revoke(claims["refresh_jti"], refresh_expires)
+        # Both in one transaction: a logout never ends half done.
+        blocklist.revoke(claims["refresh_jti"], refresh_expires, commit=False)
+        db.session.commit()
         audit("logout", current_user.id)
         return {"message": "Successfully logged out."}
 
@@ -238,21 +246,24 @@ class MyPassword(MethodView):
         403,
         description="`current_password` is wrong (`error`: `invalid_credentials`).",
     )
-    def put(self, passwords):
+    def put(self, change):
         """Change my password (fresh token)
 
         Needs the current password and a fresh token. Every token the user
         held, on every device (the one sent included), is revoked; the answer
         is a new fresh token pair for this device.
         """
-        user = user_model()
-        if not user.check_password(passwords["current_password"]):
+        # Both hashings before the lock, which would hold up other writes.
+        unlocked = db.session.get(UserModel, current_user.id)
+        if unlocked is None or not unlocked.check_password(change["current_password"]):
             abort(
                 403,
                 message="The current password is wrong.",
                 error="invalid_credentials",
             )
-        user.set_password(passwords["new_password"])
+        new_hash = passwords().hash(change["new_password"])
+        user = user_model()
+        user.password_hash = new_hash
         user.revoke_all_tokens()
         db.session.commit()
         audit("password_changed", user.id)
@@ -283,7 +294,7 @@ class UserView(MethodView):
         Your own account, or any account for an admin. Every token of the
         deleted user then fails with 401 `user_not_found`.
         """
-        user = get_user_for(user_id, for_update=True)
+        user = get_user_for(user_id, lock="delete")
         blp.check_etag(user, UserSchema)
         delete_and_commit(user)
         if user_id != current_user.id:

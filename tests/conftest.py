@@ -1,8 +1,8 @@
 """Fixtures: an app per test on its own clean, migrated database, clients and builders.
 
-Every test that uses `app` runs three times: on SQLite with the database
-blocklist, on PostgreSQL with the database blocklist, and on PostgreSQL with
-the Redis blocklist (see tests/backends.py for when the servers are absent).
+Every test that uses `app` runs three times: on SQLite, on PostgreSQL, and on
+PostgreSQL with Redis configured for rate limits (which most tests turn off;
+see tests/backends.py for when the servers are absent).
 """
 
 import shutil
@@ -130,8 +130,6 @@ def app_factory():
     for app in built:
         with app.app_context():
             db.engine.dispose()
-        if "redis" in app.extensions:
-            app.extensions["redis"].close()
 
 
 @pytest.fixture

@@ -12,22 +12,31 @@ from sqlalchemy import create_engine, text
 from werkzeug.test import EnvironBuilder
 
 from db import db
+from faults import retried_once
 from tests.helpers import assert_error, auth_header, create_store, login, register
 
-# A trigger that fails an UPDATE of stores with a real PostgreSQL error, the
-# first `fails` times: the sequence counts attempts outside any transaction.
+# A trigger that fails `statement` on `table` with a real PostgreSQL error
+# when `condition` holds of the attempt's number, counted by a sequence (which
+# no rollback resets).
 FAILING_TRIGGER = """
-CREATE SEQUENCE store_update_attempts;
-CREATE FUNCTION fail_store_update() RETURNS trigger AS $$
+CREATE SEQUENCE attempts;
+CREATE FUNCTION fail_attempt() RETURNS trigger AS $$
 BEGIN
-    IF nextval('store_update_attempts') <= {fails} THEN
+    IF nextval('attempts') {condition} THEN
         RAISE EXCEPTION 'provoked by the test' USING ERRCODE = '{errcode}';
     END IF;
     RETURN NEW;
 END $$ LANGUAGE plpgsql;
-CREATE TRIGGER fail_store_update BEFORE UPDATE ON stores
-    FOR EACH ROW EXECUTE FUNCTION fail_store_update();
+CREATE TRIGGER fail_attempt BEFORE {statement} ON {table}
+    FOR EACH ROW EXECUTE FUNCTION fail_attempt();
 """
+
+
+def fail_statements(url: str, **trigger: str) -> None:
+    engine = create_engine(url)
+    with engine.begin() as connection:
+        connection.execute(text(FAILING_TRIGGER.format(**trigger)))
+    engine.dispose()
 
 
 # PostgreSQL's condition names for the errors retried once, and their SQLSTATEs.
@@ -53,10 +62,13 @@ def rename_a_store_failing(app, url: str, errcode: str, fails: int):
     client = app.test_client()
     headers = signed_in(client)
     store = create_store(client, headers, "Corner Shop")
-    engine = create_engine(url)
-    with engine.begin() as connection:
-        connection.execute(text(FAILING_TRIGGER.format(fails=fails, errcode=errcode)))
-    engine.dispose()
+    fail_statements(
+        url,
+        condition=f"<= {fails}",
+        errcode=errcode,
+        statement="UPDATE",
+        table="stores",
+    )
     response = client.put(
         f"/store/{store['id']}", json={"name": "Deli"}, headers=headers
     )
@@ -90,6 +102,50 @@ def test_a_transaction_failing_twice_is_a_503_logged_with_its_sqlstate(
     assert any(sqlstate in record.getMessage() for record in errors), caplog.text
     after = client.get(f"/store/{store['id']}", headers=headers)
     assert after.get_json()["name"] == "Corner Shop"
+
+
+def test_a_logout_failing_midway_is_retried_whole(postgres_app, fresh_postgres, caplog):
+    client = postgres_app.test_client()
+    register(client, "alice")
+    tokens = login(client, "alice")
+    # The second revocation of the first run fails; the retry revokes both.
+    fail_statements(
+        fresh_postgres,
+        condition="= 2",
+        errcode="deadlock_detected",
+        statement="INSERT",
+        table="revoked_tokens",
+    )
+
+    response = client.post("/logout", headers=auth_header(tokens["access_token"]))
+
+    assert response.status_code == 200, response.get_json()
+    assert "transaction retried after 40P01" in caplog.text
+    refused = client.post("/refresh", headers=auth_header(tokens["refresh_token"]))
+    assert_error(refused, 401, error="token_revoked")
+
+
+def test_a_run_that_committed_is_not_repeated(postgres_app, fresh_postgres):
+    runs = []
+
+    def commit_then_fail():
+        runs.append(1)
+        db.session.execute(text("CREATE TABLE IF NOT EXISTS marks (n int)"))
+        db.session.commit()
+        db.session.execute(
+            text("DO $$ BEGIN RAISE EXCEPTION 'x' USING ERRCODE = '40001'; END $$")
+        )
+        return {}
+
+    postgres_app.add_url_rule(
+        "/commit-then-fail", view_func=retried_once(commit_then_fail)
+    )
+
+    response = postgres_app.test_client().get("/commit-then-fail")
+
+    assert runs == [1]
+    assert_error(response, 503)
+    assert response.headers["Retry-After"]
 
 
 @pytest.fixture
@@ -149,8 +205,7 @@ def serve(app, path: str) -> tuple[str, dict, bytes]:
     answer = {}
 
     def start_response(status, headers, exc_info=None):
-        if exc_info and answer.get("sent"):
-            raise exc_info[1].with_traceback(exc_info[2])
+        # Headers go out with the first byte of the body, after this returns.
         answer.update(status=status, headers=dict(headers))
 
     body = b"".join(app(EnvironBuilder(path=path).get_environ(), start_response))
@@ -167,9 +222,7 @@ def test_an_error_outside_the_request_is_a_500_envelope(app):
 
     assert status.startswith("500 ")
     assert headers["Content-Type"] == "application/json"
-    assert json.loads(body) == {
-        "code": 500,
-        "status": "Internal Server Error",
-        "message": json.loads(body)["message"],
-    }
-    assert b"secret detail" not in body
+    payload = json.loads(body)
+    assert set(payload) == {"code", "status", "message"}
+    assert (payload["code"], payload["status"]) == (500, "Internal Server Error")
+    assert payload["message"] and "secret detail" not in payload["message"]

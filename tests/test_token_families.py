@@ -5,6 +5,7 @@ a refresh token revoked by a logout is refused without being taken for a reuse."
 import logging
 
 import pytest
+from flask_jwt_extended import create_refresh_token
 
 from tests.helpers import PASSWORD, assert_error, auth_header, login, register
 
@@ -130,3 +131,19 @@ def test_refresh_after_revoking_every_token_is_not_taken_for_reuse(
 
     assert_error(response, 401, error="token_revoked")
     assert "refresh_token_reused" not in audited()
+
+
+def test_reuse_of_a_token_issued_before_families_revokes_what_it_was_refreshed_into(
+    app, client
+):
+    user = register(client, "erin")
+    with app.app_context():
+        # As tokens were issued before families: no `fam` claim.
+        legacy = create_refresh_token(str(user["id"]), additional_claims={"gen": 0})
+    rotated = refresh(client, legacy).get_json()
+
+    reused = refresh(client, legacy)
+
+    assert_error(reused, 401, error="token_revoked")
+    assert_error(me(client, rotated["access_token"]), 401, error="token_revoked")
+    assert_error(refresh(client, rotated["refresh_token"]), 401, error="token_revoked")

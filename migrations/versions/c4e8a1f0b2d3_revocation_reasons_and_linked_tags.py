@@ -11,6 +11,11 @@ Create Date: 2026-12-01 16:30:00.000000
   delete a linked tag instead of dropping links created a moment before.
   Without an ON DELETE action the check runs at the end of the statement,
   after the cascades of a store's delete have removed the links.
+
+Downgrading keeps the rows but not their meaning: the code before this
+revision reads only a token's own id, so token families revoked after a
+reuse (rows with reason "reused") are valid again until they expire. After a
+downgrade, revoke those users' tokens (logout-all) if that matters.
 """
 
 import sqlalchemy as sa
