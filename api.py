@@ -38,6 +38,26 @@ from db import MAX_ID
 
 BEARER_SCHEME = "bearerAuth"
 
+# The OpenAPI document's introduction, shown at the top of Swagger UI.
+DESCRIPTION = (
+    "Stores, their items, tags on items, and users.\n\n"
+    "**Auth**: log in with `POST /login`, then use **Authorize** with the "
+    "`access_token`. **Errors** all have the envelope `{code, status, "
+    "message}`, plus `errors` on a 422 and `error` on an auth failure. "
+    "**Lists** come a page at a time (`page`, `page_size`; the "
+    "`X-Pagination` header is JSON); unknown query parameters of a list "
+    "are a 422, like unknown body fields. **ETags**: every GET has one; "
+    "`If-None-Match` gives a 304, and `If-Match` on PUT and DELETE a 412 "
+    "when stale, but is never required. **Limits**: `/login`, `/register` "
+    "and `/refresh` are rate limited (429 with `Retry-After`); bodies over "
+    "64 KiB are a 413. `POST /logout/all` and `PUT /me/password` revoke "
+    "every token of the user; a rotated refresh token sent again revokes "
+    "every token of its login. **Concurrency**: racing requests get the "
+    "answers they would get one after the other; of several writes with "
+    "one `If-Match`, exactly one succeeds. **Outages**: a 503 with "
+    "`Retry-After` when the database is unreachable or stays busy."
+)
+
 AUTH_ERROR_CODES = (
     "authorization_required",
     "invalid_token",
@@ -118,6 +138,9 @@ class Api(flask_smorest.Api):
         super().__init__(app, **kwargs)
 
     def init_app(self, app, *, spec_kwargs=None):
+        app.config.setdefault(
+            "API_SPEC_OPTIONS", {"info": {"description": DESCRIPTION}}
+        )
         app.url_map.converters["int"] = IdConverter
         super().init_app(app, spec_kwargs=spec_kwargs)
         self.register_converter(IdConverter, integerconverter2paramschema)

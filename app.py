@@ -2,8 +2,6 @@
 
 import os
 import secrets
-from datetime import timedelta
-from typing import Any
 
 import flask_swagger_ui
 from flask import Blueprint as StaticBlueprint
@@ -20,6 +18,7 @@ import faults
 import passwords
 import ratelimit
 from api import Api, JSONProvider, auth_headers, error_payload
+from config import DEFAULTS, ConfigError, from_environment
 from db import db
 from resources.health import blp as health_blp
 from resources.items import blp as items_blp
@@ -38,118 +37,6 @@ SWAGGER_UI_CSP = (
 MIGRATIONS_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "migrations")
 SWAGGER_UI_ASSETS = os.path.join(os.path.dirname(flask_swagger_ui.__file__), "dist")
 
-DEFAULTS = {
-    "API_TITLE": "Stores REST API",
-    "API_VERSION": "v1",
-    "OPENAPI_VERSION": "3.0.3",
-    "OPENAPI_URL_PREFIX": "/",
-    "OPENAPI_JSON_PATH": "openapi.json",
-    "OPENAPI_SWAGGER_UI_PATH": "/swagger-ui",
-    # Served by this app from the swagger-ui distribution that
-    # flask-swagger-ui ships: no CDN, works offline.
-    "OPENAPI_SWAGGER_UI_URL": "/swagger-ui/assets/",
-    "OPENAPI_SWAGGER_UI_CONFIG": {"displayRequestDuration": True},
-    "API_SPEC_OPTIONS": {
-        "info": {
-            "description": "Stores, their items, tags on items, and users.\n\n"
-            "**Auth**: log in with `POST /login`, then use **Authorize** with the "
-            "`access_token`. **Errors** all have the envelope `{code, status, "
-            "message}`, plus `errors` on a 422 and `error` on an auth failure. "
-            "**Lists** come a page at a time (`page`, `page_size`; the "
-            "`X-Pagination` header is JSON); unknown query parameters of a list "
-            "are a 422, like unknown body fields. **ETags**: every GET has one; "
-            "`If-None-Match` gives a 304, and `If-Match` on PUT and DELETE a 412 "
-            "when stale, but is never required. **Limits**: `/login`, `/register` "
-            "and `/refresh` are rate limited (429 with `Retry-After`); bodies over "
-            "64 KiB are a 413. `POST /logout/all` and `PUT /me/password` revoke "
-            "every token of the user; a rotated refresh token sent again revokes "
-            "every token of its login. **Concurrency**: racing requests get the "
-            "answers they would get one after the other; of several writes with "
-            "one `If-Match`, exactly one succeeds. **Outages**: a 503 with "
-            "`Retry-After` when the database is unreachable or stays busy."
-        }
-    },
-    # A connection that died while idle (a restarted server, a dropped link)
-    # is noticed and replaced before use, not handed to a request.
-    "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
-    "REDIS_URL": None,
-    "REDIS_KEY_PREFIX": "stores:",
-    # Seconds to wait on an unreachable database or Redis before answering 503.
-    "BACKEND_TIMEOUT": 3,
-    "JWT_ACCESS_TOKEN_EXPIRES": timedelta(minutes=15),
-    "JWT_REFRESH_TOKEN_EXPIRES": timedelta(days=30),
-    # Tokens travel only in the Authorization header, never in cookies, so
-    # they carry no CSRF claim: shorter tokens, less to decode per request.
-    "JWT_TOKEN_LOCATION": ["headers"],
-    "JWT_COOKIE_CSRF_PROTECT": False,
-    # Request bodies above this many bytes are refused with a 413.
-    "MAX_CONTENT_LENGTH": 64 * 1024,
-    "RATELIMIT_ENABLED": True,
-    "RATELIMIT_LOGIN": "20 per minute",
-    "RATELIMIT_LOGIN_PER_USERNAME": "5 per minute;20 per hour",
-    "RATELIMIT_REGISTER": "10 per minute",
-    "RATELIMIT_REFRESH": "30 per minute",
-    # argon2id at OWASP's recommended cost: 19 MiB, 2 passes, 1 lane.
-    "ARGON2_MEMORY_COST": 19 * 1024,
-    "ARGON2_TIME_COST": 2,
-    "ARGON2_PARALLELISM": 1,
-    # Origins allowed to call the API from a browser; none unless listed.
-    "CORS_ORIGINS": [],
-    # Proxies in front of the app whose X-Forwarded-For is to be believed.
-    "TRUSTED_PROXIES": 0,
-}
-
-
-class ConfigError(RuntimeError):
-    """The configuration cannot be served; the message says what to set."""
-
-
-def _int_from_env(name: str) -> int:
-    value = os.environ[name]
-    try:
-        return int(value)
-    except ValueError:
-        raise ConfigError(f"{name} must be a whole number, not {value!r}.") from None
-
-
-def config_from_env() -> dict:
-    """Settings the environment gives (see README: Configuration)."""
-    config: dict[str, Any] = {}
-    if os.environ.get("DATABASE_URL"):
-        config["SQLALCHEMY_DATABASE_URI"] = os.environ["DATABASE_URL"]
-    if os.environ.get("REDIS_URL"):
-        config["REDIS_URL"] = os.environ["REDIS_URL"]
-    if os.environ.get("REDIS_KEY_PREFIX"):
-        config["REDIS_KEY_PREFIX"] = os.environ["REDIS_KEY_PREFIX"]
-    if os.environ.get("JWT_SECRET_KEY"):
-        config["JWT_SECRET_KEY"] = os.environ["JWT_SECRET_KEY"]
-    for name in (
-        "RATELIMIT_LOGIN",
-        "RATELIMIT_LOGIN_PER_USERNAME",
-        "RATELIMIT_REGISTER",
-        "RATELIMIT_REFRESH",
-    ):
-        if os.environ.get(name):
-            config[name] = os.environ[name]
-    if os.environ.get("RATELIMIT_ENABLED"):
-        config["RATELIMIT_ENABLED"] = os.environ["RATELIMIT_ENABLED"].lower() != "false"
-    if os.environ.get("MAX_BODY_BYTES"):
-        config["MAX_CONTENT_LENGTH"] = _int_from_env("MAX_BODY_BYTES")
-    if os.environ.get("TRUSTED_PROXIES"):
-        config["TRUSTED_PROXIES"] = _int_from_env("TRUSTED_PROXIES")
-    if os.environ.get("CORS_ORIGINS"):
-        origins = os.environ["CORS_ORIGINS"].split(",")
-        config["CORS_ORIGINS"] = [
-            origin.strip() for origin in origins if origin.strip()
-        ]
-    if os.environ.get("JWT_ACCESS_TOKEN_EXPIRES_MINUTES"):
-        minutes = _int_from_env("JWT_ACCESS_TOKEN_EXPIRES_MINUTES")
-        config["JWT_ACCESS_TOKEN_EXPIRES"] = timedelta(minutes=minutes)
-    if os.environ.get("JWT_REFRESH_TOKEN_EXPIRES_DAYS"):
-        days = _int_from_env("JWT_REFRESH_TOKEN_EXPIRES_DAYS")
-        config["JWT_REFRESH_TOKEN_EXPIRES"] = timedelta(days=days)
-    return config
-
 
 def create_app(config: dict | None = None) -> Flask:
     """Build the app: defaults, then the environment, then `config` overrides."""
@@ -157,7 +44,7 @@ def create_app(config: dict | None = None) -> Flask:
     app = Flask(__name__, static_url_path="/swagger-ui/static")
     app.json = JSONProvider(app)
     app.config.from_mapping(DEFAULTS)
-    app.config.from_mapping(config_from_env())
+    app.config.from_mapping(from_environment())
     app.config.from_mapping(config or {})
     _database_settings(app)
     _require_secret_key(app)

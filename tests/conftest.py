@@ -179,11 +179,14 @@ def empty_database(request, backend: str, folder) -> str:
 
 
 def served_env(database_url: str, **settings: str) -> dict:
-    """The environment of a gunicorn serving the app on `database_url`."""
+    """The environment of a gunicorn serving the app on `database_url`, hashing
+    passwords at the suite's low cost (production cost: test_passwords.py)."""
     return {
         "DATABASE_URL": database_url,
         "JWT_SECRET_KEY": SECRET,
         "RATELIMIT_ENABLED": "false",
+        "ARGON2_MEMORY_COST": "64",
+        "ARGON2_TIME_COST": "1",
         **settings,
     }
 

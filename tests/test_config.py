@@ -5,9 +5,12 @@ from pathlib import Path
 
 import pytest
 
-from app import ConfigError, create_app
+from app import create_app
+from config import VARIABLES, ConfigError
+from passwords import passwords
 
 GOOD_SECRET = "x" * 32
+ROOT = Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture(autouse=True)
@@ -20,6 +23,10 @@ def clean_environment(monkeypatch):
         "FLASK_DEBUG",
         "REDIS_URL",
         "REDIS_KEY_PREFIX",
+        "RATELIMIT_ENABLED",
+        "ARGON2_MEMORY_COST",
+        "ARGON2_TIME_COST",
+        "CORS_ORIGINS",
     ):
         monkeypatch.delenv(name, raising=False)
 
@@ -121,3 +128,46 @@ def test_redis_url_from_the_environment_holds_the_rate_limits(monkeypatch):
 
     assert app.config["RATELIMIT_STORAGE_URI"] == "redis://cache.internal:6379/0"
     assert app.config["RATELIMIT_STORAGE_OPTIONS"]["key_prefix"] == "shop:ratelimit"
+
+
+@pytest.mark.parametrize("value", ["false", "False", "0", "no", "off"])
+def test_rate_limits_are_off_for_every_spelling_of_false(monkeypatch, value):
+    monkeypatch.setenv("RATELIMIT_ENABLED", value)
+
+    app = create_app({"TESTING": True, "SQLALCHEMY_DATABASE_URI": "sqlite://"})
+
+    assert app.config["RATELIMIT_ENABLED"] is False
+
+
+def test_a_malformed_boolean_refuses_to_start(monkeypatch):
+    monkeypatch.setenv("RATELIMIT_ENABLED", "perhaps")
+
+    with pytest.raises(ConfigError, match="RATELIMIT_ENABLED"):
+        create_app({"TESTING": True})
+
+
+def test_argon2_cost_comes_from_the_environment(monkeypatch):
+    monkeypatch.setenv("ARGON2_MEMORY_COST", "256")
+    monkeypatch.setenv("ARGON2_TIME_COST", "1")
+
+    app = create_app({"TESTING": True, "SQLALCHEMY_DATABASE_URI": "sqlite://"})
+
+    with app.app_context():
+        assert "m=256,t=1" in passwords().hash("correct horse battery")
+
+
+def test_cors_origins_are_a_comma_separated_list(monkeypatch):
+    monkeypatch.setenv("CORS_ORIGINS", "https://a.example, https://b.example,")
+
+    app = create_app({"TESTING": True, "SQLALCHEMY_DATABASE_URI": "sqlite://"})
+
+    assert app.config["CORS_ORIGINS"] == ["https://a.example", "https://b.example"]
+
+
+@pytest.mark.parametrize("variable", [v.name for v in VARIABLES])
+def test_every_variable_is_documented_in_the_readme_and_env_example(variable):
+    readme = (ROOT / "README.md").read_text()
+    example = (ROOT / ".env.example").read_text()
+
+    assert f"`{variable}`" in readme
+    assert f"{variable}=" in example

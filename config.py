@@ -1,0 +1,137 @@
+"""Configuration: the defaults, and the environment variables that change them, each
+typed (parsed by environs) and documented once, here.
+
+`create_app` applies DEFAULTS, then `from_environment()`, then its overrides.
+The README's Configuration table and `.env.example` list every variable of
+VARIABLES (a test holds them to it). gunicorn's own settings (GUNICORN_*,
+WEB_CONCURRENCY) are read by gunicorn.conf.py.
+"""
+
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from environs import Env, EnvError
+
+DEFAULTS: dict[str, Any] = {
+    "API_TITLE": "Stores REST API",
+    "API_VERSION": "v1",
+    "OPENAPI_VERSION": "3.0.3",
+    "OPENAPI_URL_PREFIX": "/",
+    "OPENAPI_JSON_PATH": "openapi.json",
+    "OPENAPI_SWAGGER_UI_PATH": "/swagger-ui",
+    # Served by this app from the swagger-ui distribution that
+    # flask-swagger-ui ships: no CDN, works offline.
+    "OPENAPI_SWAGGER_UI_URL": "/swagger-ui/assets/",
+    "OPENAPI_SWAGGER_UI_CONFIG": {"displayRequestDuration": True},
+    # A connection that died while idle (a restarted server, a dropped link)
+    # is noticed and replaced before use, not handed to a request.
+    "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
+    "REDIS_URL": None,
+    "REDIS_KEY_PREFIX": "stores:",
+    # Seconds to wait on an unreachable database or Redis before answering 503.
+    "BACKEND_TIMEOUT": 3,
+    "JWT_ACCESS_TOKEN_EXPIRES": timedelta(minutes=15),
+    "JWT_REFRESH_TOKEN_EXPIRES": timedelta(days=30),
+    # Tokens travel only in the Authorization header, never in cookies, so
+    # they carry no CSRF claim: shorter tokens, less to decode per request.
+    "JWT_TOKEN_LOCATION": ["headers"],
+    "JWT_COOKIE_CSRF_PROTECT": False,
+    # Request bodies above this many bytes are refused with a 413.
+    "MAX_CONTENT_LENGTH": 64 * 1024,
+    "RATELIMIT_ENABLED": True,
+    "RATELIMIT_LOGIN": "20 per minute",
+    "RATELIMIT_LOGIN_PER_USERNAME": "5 per minute;20 per hour",
+    "RATELIMIT_REGISTER": "10 per minute",
+    "RATELIMIT_REFRESH": "30 per minute",
+    # argon2id at OWASP's recommended cost: 19 MiB, 2 passes, 1 lane.
+    "ARGON2_MEMORY_COST": 19 * 1024,
+    "ARGON2_TIME_COST": 2,
+    "ARGON2_PARALLELISM": 1,
+    # Origins allowed to call the API from a browser; none unless listed.
+    "CORS_ORIGINS": [],
+    # Proxies in front of the app whose X-Forwarded-For is to be believed.
+    "TRUSTED_PROXIES": 0,
+}
+
+
+class ConfigError(RuntimeError):
+    """The configuration cannot be served; the message says what to set."""
+
+
+@dataclass(frozen=True)
+class Variable:
+    """An environment variable: the config key it sets, its type (an environs
+    parser), what it means, and how a parsed value becomes the setting."""
+
+    name: str
+    key: str
+    parser: str
+    meaning: str
+    convert: Callable[[Any], Any] = lambda value: value
+
+
+def _origins(values: list[str]) -> list[str]:
+    return [origin.strip() for origin in values if origin.strip()]
+
+
+VARIABLES = (
+    Variable("DATABASE_URL", "SQLALCHEMY_DATABASE_URI", "str", "SQLAlchemy URL"),
+    Variable("JWT_SECRET_KEY", "JWT_SECRET_KEY", "str", "token signing secret"),
+    Variable(
+        "JWT_ACCESS_TOKEN_EXPIRES_MINUTES",
+        "JWT_ACCESS_TOKEN_EXPIRES",
+        "int",
+        "access token lifetime, in minutes",
+        lambda minutes: timedelta(minutes=minutes),
+    ),
+    Variable(
+        "JWT_REFRESH_TOKEN_EXPIRES_DAYS",
+        "JWT_REFRESH_TOKEN_EXPIRES",
+        "int",
+        "refresh token lifetime, in days",
+        lambda days: timedelta(days=days),
+    ),
+    Variable("REDIS_URL", "REDIS_URL", "str", "Redis for rate limits"),
+    Variable("REDIS_KEY_PREFIX", "REDIS_KEY_PREFIX", "str", "prefix of Redis keys"),
+    Variable(
+        "RATELIMIT_ENABLED", "RATELIMIT_ENABLED", "bool", "false turns limits off"
+    ),
+    Variable("RATELIMIT_LOGIN", "RATELIMIT_LOGIN", "str", "login limit per address"),
+    Variable(
+        "RATELIMIT_LOGIN_PER_USERNAME",
+        "RATELIMIT_LOGIN_PER_USERNAME",
+        "str",
+        "failed-login limit per username",
+    ),
+    Variable("RATELIMIT_REGISTER", "RATELIMIT_REGISTER", "str", "register limit"),
+    Variable("RATELIMIT_REFRESH", "RATELIMIT_REFRESH", "str", "refresh limit"),
+    Variable("MAX_BODY_BYTES", "MAX_CONTENT_LENGTH", "int", "largest request body"),
+    Variable(
+        "CORS_ORIGINS", "CORS_ORIGINS", "list", "browser origins allowed", _origins
+    ),
+    Variable("TRUSTED_PROXIES", "TRUSTED_PROXIES", "int", "proxies to believe"),
+    Variable(
+        "ARGON2_MEMORY_COST", "ARGON2_MEMORY_COST", "int", "argon2 memory, in KiB"
+    ),
+    Variable("ARGON2_TIME_COST", "ARGON2_TIME_COST", "int", "argon2 passes"),
+)
+
+
+def from_environment() -> dict[str, Any]:
+    """The settings the environment gives: only the variables that are set
+    (an empty one counts as unset), parsed by type."""
+    env = Env()
+    settings: dict[str, Any] = {}
+    for variable in VARIABLES:
+        if not os.environ.get(variable.name):
+            continue
+        parse = getattr(env, variable.parser)
+        try:
+            value = parse(variable.name)
+        except EnvError as error:
+            raise ConfigError(str(error)) from None
+        settings[variable.key] = variable.convert(value)
+    return settings
