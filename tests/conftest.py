@@ -1,8 +1,8 @@
 """Fixtures: an app per test on its own clean, migrated database, clients and builders.
 
-Every test that uses `app` runs three times: on SQLite, on PostgreSQL, and on
-PostgreSQL with Redis configured for rate limits (which most tests turn off;
-see tests/backends.py for when the servers are absent).
+Every test that uses `app` runs on SQLite and on PostgreSQL; the rate-limit
+tests also on PostgreSQL with Redis, where they are counted (see
+tests/backends.py for when the servers are absent).
 """
 
 import shutil
@@ -27,7 +27,10 @@ from tests.helpers import (
 from tests.servers import gunicorn
 
 SECRET = "test-secret-key-that-is-long-enough-to-sign-tokens"
-BACKENDS = ["sqlite", "postgresql", "postgresql+redis"]
+BACKENDS = ["sqlite", "postgresql"]
+# Redis plays a part only in rate limits: their tests run on this backend too
+# (tests/test_rate_limits.py).
+WITH_REDIS = [*BACKENDS, "postgresql+redis"]
 
 
 def build_app(database_url: str, **overrides):

@@ -10,6 +10,7 @@ import pytest
 from limits import strategies
 from limits.storage import memory
 
+from tests.conftest import WITH_REDIS
 from tests.helpers import PASSWORD, assert_error, auth_header, login, register
 
 LIMIT_NAMES = (
@@ -138,6 +139,13 @@ class FakeClock:
 
     def advance(self, seconds: float) -> None:
         self.now += seconds
+
+
+@pytest.fixture(params=WITH_REDIS)
+def backend(request):
+    """Rate limits are counted in Redis where it is configured: this module
+    runs on that backend as well."""
+    return request.param
 
 
 @pytest.fixture
