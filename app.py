@@ -1,4 +1,4 @@
-"""The application factory: configuration, extensions, JWT callbacks, blueprints."""
+"""The application factory: wires configuration (config.py), extensions, JWT callbacks and blueprints."""
 
 import os
 import secrets
