@@ -253,9 +253,11 @@ class MyPassword(MethodView):
         held, on every device (the one sent included), is revoked; the answer
         is a new fresh token pair for this device.
         """
-        # Both hashings before the lock, which would hold up other writes.
+        # Both hashings before the lock, which would hold up other writes. A
+        # user deleted meanwhile is answered by user_model(), under the lock.
         unlocked = db.session.get(UserModel, current_user.id)
-        if unlocked is None or not unlocked.check_password(change["current_password"]):
+        current = change["current_password"]
+        if unlocked is not None and not unlocked.check_password(current):
             abort(
                 403,
                 message="The current password is wrong.",
