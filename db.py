@@ -6,6 +6,7 @@ from flask_sqlalchemy import SQLAlchemy
 from sqlalchemy import MetaData, Table, event
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import DBAPIError
 
 # Deterministic constraint names let migrations alter constraints on SQLite
 # (batch mode) and PostgreSQL alike.
@@ -48,6 +49,15 @@ def _enable_sqlite_foreign_keys(dbapi_connection, _connection_record):
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.close()
+
+
+def error_code(error: DBAPIError) -> str | None:
+    """The SQLSTATE (PostgreSQL) or extended result code (SQLite) of `error`."""
+    original = error.orig
+    code = getattr(original, "sqlstate", None) or getattr(
+        original, "sqlite_errorname", None
+    )
+    return code if isinstance(code, str) else None
 
 
 def get_for_update(model, ident: int, *, key_share: bool = False):

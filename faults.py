@@ -27,21 +27,13 @@ from sqlalchemy.exc import TimeoutError as SQLAlchemyTimeoutError
 from sqlalchemy.orm import Session
 
 from api import error_payload
-from db import db
+from db import db, error_code
 
 RETRY_AFTER_SECONDS = "5"
 
 # PostgreSQL's serialization_failure and deadlock_detected; SQLite's "database
 # is locked" (the busy timeout ran out) and its snapshot conflict.
 TRANSIENT = {"40001", "40P01", "SQLITE_BUSY", "SQLITE_BUSY_SNAPSHOT", "SQLITE_LOCKED"}
-
-
-def error_code(error: DBAPIError) -> str | None:
-    """The SQLSTATE (PostgreSQL) or extended result code (SQLite) of `error`."""
-    original = error.orig
-    return getattr(original, "sqlstate", None) or getattr(
-        original, "sqlite_errorname", None
-    )
 
 
 def is_transient(error: Exception) -> bool:

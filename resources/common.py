@@ -5,7 +5,7 @@ from flask_smorest import Page, abort
 from sqlalchemy import Float, delete, func, inspect, select, type_coerce
 from sqlalchemy.exc import IntegrityError
 
-from db import db, get_for_update
+from db import db, error_code, get_for_update
 from models import ItemModel
 
 # SQLSTATE classes (PostgreSQL) and extended result codes (SQLite) of the
@@ -32,10 +32,7 @@ def get_or_404(model, ident: int, message: str, *, lock: str | None = None):
 
 def violation(error: IntegrityError) -> str | None:
     """Which kind of constraint `error` broke: "unique", "foreign_key" or None."""
-    original = error.orig
-    code = getattr(original, "sqlstate", None) or getattr(
-        original, "sqlite_errorname", None
-    )
+    code = error_code(error)
     if code in _UNIQUE:
         return "unique"
     if code in _FOREIGN_KEY:
