@@ -13,7 +13,7 @@ id. Each record keeps why it was written, so a refresh token revoked by a
 logout is told apart from one that was rotated (only the latter is reuse).
 
 If the database cannot be reached, the check raises and the request is
-answered 503 (see app.py): a token is never accepted because its revocation
+answered 503 (see faults.py): a token is never accepted because its revocation
 could not be read.
 """
 
@@ -26,7 +26,7 @@ from sqlalchemy import CursorResult, Table, bindparam, delete, exists, select
 
 import audit
 from db import db, insert_unless_present
-from models import USER_COLUMNS, RevokedTokenModel, TokenUser, UserModel
+from models import RevokedTokenModel
 
 REVOKED_TOKENS = cast(Table, RevokedTokenModel.__table__)
 
@@ -41,17 +41,13 @@ LOGOUT = "logout"  # logout, of this token or of the login it came with
 ROTATED = "rotated"  # a refresh token that was used once
 REUSED = "reused"  # a whole family, after one of its rotated tokens came back
 
-# Run on every authenticated request; built once, with only the parameters
-# changing from request to request. A token is revoked when its own id or its
-# family's id has a record (`family` is NULL for tokens issued without one).
-_IS_REVOKED = exists().where(
+# Whether a token is revoked: its own id or its family's id has a record
+# (`family` is NULL for tokens issued without one). auth.py reads it in the
+# same query as the token's user, on every authenticated request.
+IS_REVOKED = exists().where(
     RevokedTokenModel.jti.in_([bindparam("jti"), bindparam("family")])
 )
-_REVOKED = select(_IS_REVOKED)
-_USER = select(*USER_COLUMNS).where(UserModel.id == bindparam("user_id"))
-_USER_AND_REVOCATION = select(*USER_COLUMNS, _IS_REVOKED.label("revoked")).where(
-    UserModel.id == bindparam("user_id")
-)
+_REVOKED = select(IS_REVOKED)
 _REASON = select(RevokedTokenModel.reason).where(
     RevokedTokenModel.jti == bindparam("jti")
 )
@@ -85,23 +81,14 @@ def family_of(claims: Claims) -> str:
     return family if family else str(uuid5(LEGACY_FAMILIES, claims["jti"]))
 
 
-def user_and_revocation(claims: Claims) -> tuple[TokenUser | None, bool]:
-    """The token's user and whether the token is revoked, in one query."""
-    params = {
-        "user_id": int(claims["sub"]),
-        "jti": claims["jti"],
-        "family": family_of(claims),
-    }
-    connection = db.session.connection()
-    row = connection.execute(_USER_AND_REVOCATION, params).first()
-    if row is None:
-        return None, bool(connection.scalar(_REVOKED, params))
-    return TokenUser(*row[:-1]), bool(row.revoked)
+def revocation_params(claims: Claims) -> dict[str, Any]:
+    """The parameters of IS_REVOKED for the token behind `claims`."""
+    return {"jti": claims["jti"], "family": family_of(claims)}
 
 
-def token_user(user_id: int) -> TokenUser | None:
-    row = db.session.connection().execute(_USER, {"user_id": user_id}).first()
-    return None if row is None else TokenUser(*row)
+def is_revoked(params: dict[str, Any]) -> bool:
+    """IS_REVOKED on its own, for a token whose user is gone."""
+    return bool(db.session.connection().scalar(_REVOKED, params))
 
 
 def was_rotated(jti: str) -> bool:

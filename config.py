@@ -1,19 +1,23 @@
 """Configuration: the defaults, and the environment variables that change them, each
 typed (parsed by environs) and documented once, here.
 
-`create_app` applies DEFAULTS, then `from_environment()`, then its overrides.
+`load(app, overrides)` applies DEFAULTS, then `from_environment()`, then the
+overrides, and completes what follows from them (the database URL's driver
+and timeout; the signing secret, which must be long enough).
 The README's Configuration table and `.env.example` list every variable of
 VARIABLES (a test holds them to it). gunicorn's own settings (GUNICORN_*,
 WEB_CONCURRENCY) are read by gunicorn.conf.py.
 """
 
 import os
+import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
 from environs import Env, EnvError
+from flask import Flask
 
 DEFAULTS: dict[str, Any] = {
     "API_TITLE": "Stores REST API",
@@ -55,6 +59,9 @@ DEFAULTS: dict[str, Any] = {
     # Proxies in front of the app whose X-Forwarded-For is to be believed.
     "TRUSTED_PROXIES": 0,
 }
+
+
+MIN_SECRET_LENGTH = 32
 
 
 class ConfigError(RuntimeError):
@@ -135,3 +142,45 @@ def from_environment() -> dict[str, Any]:
             raise ConfigError(str(error)) from None
         settings[variable.key] = variable.convert(value)
     return settings
+
+
+def load(app: Flask, overrides: dict[str, Any] | None = None) -> None:
+    """Configure `app`: defaults, then the environment, then `overrides`."""
+    app.config.from_mapping(DEFAULTS)
+    app.config.from_mapping(from_environment())
+    app.config.from_mapping(overrides or {})
+    _database(app)
+    _signing_secret(app)
+
+
+def _database(app: Flask) -> None:
+    url = app.config.get("SQLALCHEMY_DATABASE_URI")
+    if not url:
+        os.makedirs(app.instance_path, exist_ok=True)
+        url = "sqlite:///" + os.path.join(app.instance_path, "stores.db")
+    # Plain PostgreSQL URLs (as hosting providers hand them out) get the
+    # installed driver, psycopg 3.
+    for scheme in ("postgres://", "postgresql://"):
+        if url.startswith(scheme):
+            url = "postgresql+psycopg://" + url.removeprefix(scheme)
+    app.config["SQLALCHEMY_DATABASE_URI"] = url
+    if url.startswith("postgresql"):
+        options = app.config["SQLALCHEMY_ENGINE_OPTIONS"] = {
+            **app.config["SQLALCHEMY_ENGINE_OPTIONS"]
+        }
+        options.setdefault(
+            "connect_args", {"connect_timeout": app.config["BACKEND_TIMEOUT"]}
+        )
+
+
+def _signing_secret(app: Flask) -> None:
+    secret = app.config.get("JWT_SECRET_KEY")
+    if not secret and (app.testing or app.debug):
+        # Tokens then die with the process, which is fine for tests and debugging.
+        secret = app.config["JWT_SECRET_KEY"] = secrets.token_urlsafe(48)
+    if not secret or len(secret) < MIN_SECRET_LENGTH:
+        raise ConfigError(
+            f"JWT_SECRET_KEY must be set to a random string of at least "
+            f"{MIN_SECRET_LENGTH} characters (in the environment or in .env), e.g. "
+            "the output of: python -c 'import secrets; print(secrets.token_urlsafe(48))'"
+        )

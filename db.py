@@ -1,6 +1,6 @@
 """The SQLAlchemy object shared by models, resources and migrations, and its locking rules."""
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from flask_sqlalchemy import SQLAlchemy
 from sqlalchemy import MetaData, Table, event
@@ -60,7 +60,10 @@ def error_code(error: DBAPIError) -> str | None:
     return code if isinstance(code, str) else None
 
 
-def get_for_update(model, ident: int, *, key_share: bool = False):
+M = TypeVar("M", bound=Any)
+
+
+def get_for_update(model: type[M], ident: int, *, key_share: bool = False) -> M | None:
     """The row `ident` of `model`, read under a lock held until the transaction ends; or None.
 
     What a write checks (an If-Match ETag, a rule about the row) must still

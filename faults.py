@@ -26,7 +26,7 @@ from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as SQLAlchemyTimeoutError
 from sqlalchemy.orm import Session
 
-from api import error_payload
+import errors
 from db import db, error_code
 
 RETRY_AFTER_SECONDS = "5"
@@ -87,7 +87,7 @@ def _unavailable(error: Exception) -> Any:
     else:
         current_app.logger.warning("Database unavailable: %s", error)
         message = "Database unavailable; try again shortly."
-    payload = error_payload(503, message)
+    payload = errors.payload(503, message)
     return jsonify(payload), 503, {"Retry-After": RETRY_AFTER_SECONDS}
 
 
@@ -95,7 +95,7 @@ class EnvelopeForEscapes:
     """WSGI middleware: whatever escapes the app is a 500 in the envelope, not
     the server's own HTML page. The detail goes to the log."""
 
-    BODY = orjson.dumps(error_payload(500))
+    BODY = orjson.dumps(errors.payload(500))
 
     def __init__(self, app: Flask):
         self.app = app

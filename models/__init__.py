@@ -5,15 +5,13 @@ from models.item_tag import items_tags
 from models.revoked_token import RevokedTokenModel
 from models.store import StoreModel
 from models.tag import TagModel
-from models.user import USER_COLUMNS, TokenUser, UserModel
+from models.user import UserModel
 
 __all__ = [
     "ItemModel",
     "RevokedTokenModel",
     "StoreModel",
     "TagModel",
-    "TokenUser",
-    "USER_COLUMNS",
     "UserModel",
     "items_tags",
 ]

@@ -1,7 +1,5 @@
 """Users: accounts that log in for tokens; admins may delete anything."""
 
-from dataclasses import dataclass
-
 from sqlalchemy import Index, String, false, func, select
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -58,23 +56,3 @@ class UserModel(Model):
 # Usernames keep the case they were registered with, but are unique and matched
 # without regard to it.
 Index("uq_users_username_lower", func.lower(UserModel.username), unique=True)
-
-
-@dataclass(frozen=True, slots=True)
-class TokenUser:
-    """The user a request's token names (`current_user`), read as a plain row
-    with the token's revocation on every request. A read-only snapshot: a
-    view that changes the user loads its UserModel."""
-
-    id: int
-    username: str
-    is_admin: bool
-    token_generation: int
-
-
-USER_COLUMNS = (
-    UserModel.id,
-    UserModel.username,
-    UserModel.is_admin,
-    UserModel.token_generation,
-)

@@ -1,24 +1,19 @@
 """Users and their tokens: register, login, refresh, logout, and account access."""
 
 from datetime import UTC, datetime, timedelta
-from uuid import uuid4
 
 from flask import current_app
 from flask.views import MethodView
-from flask_jwt_extended import (
-    create_access_token,
-    create_refresh_token,
-    current_user,
-    get_jwt,
-)
+from flask_jwt_extended import current_user, get_jwt
 from flask_smorest import abort
 
 import blocklist
 from api import Blueprint
 from audit import audit
+from auth import issue_tokens, locked_user
 from blocklist import expiry_of
-from db import db, get_for_update
-from models import TokenUser, UserModel
+from db import db
+from models import UserModel
 from passwords import passwords
 from ratelimit import RETRY_AFTER
 from resources.common import (
@@ -48,51 +43,6 @@ NO_STORE_HEADER = {
 
 def rate_limited(description: str):
     return blp.alt_response(429, description=description, headers=RETRY_AFTER)
-
-
-def user_model() -> UserModel:
-    """The token's user as a model, to change it (`current_user` is a
-    read-only snapshot), locked until the commit (see db.get_for_update).
-
-    Checked again under the lock: a user deleted, or whose tokens were all
-    revoked, since the token was checked answers as if that came first.
-    """
-    user = get_for_update(UserModel, current_user.id)
-    if user is None:
-        abort(
-            401,
-            message="The user of this token no longer exists.",
-            error="user_not_found",
-        )
-    if user.token_generation != current_user.token_generation:
-        abort(401, message="The token has been revoked.", error="token_revoked")
-    return user
-
-
-def issue_tokens(
-    user: UserModel | TokenUser, *, fresh: bool, family: str | None = None
-) -> dict:
-    """A new access token and refresh token that know each other's id.
-
-    The access token carries the refresh token's id, so logging out with it
-    can revoke both, and only those: other logins stay valid. Both carry the
-    user's token generation, so raising it revokes them (see app.py), and
-    their family: a login starts one, its refreshes continue it, and the reuse
-    of a rotated refresh token revokes it whole (see blocklist.py).
-    """
-    identity = str(user.id)
-    refresh_jti = str(uuid4())
-    generation = {"gen": user.token_generation, "fam": family or str(uuid4())}
-    return {
-        "access_token": create_access_token(
-            identity,
-            fresh=fresh,
-            additional_claims={"refresh_jti": refresh_jti, **generation},
-        ),
-        "refresh_token": create_refresh_token(
-            identity, additional_claims={"jti": refresh_jti, **generation}
-        ),
-    }
 
 
 def get_user_for(user_id: int, *, lock: str | None = None) -> UserModel:
@@ -212,7 +162,7 @@ class LogoutEverywhere(MethodView):
         Revokes every access and refresh token the user holds, this one
         included, on every device.
         """
-        user_model().revoke_all_tokens()
+        locked_user().revoke_all_tokens()
         db.session.commit()
         audit("logout_all", current_user.id)
         return {"message": "Logged out on every device."}
@@ -254,7 +204,7 @@ class MyPassword(MethodView):
         is a new fresh token pair for this device.
         """
         # Both hashings before the lock, which would hold up other writes. A
-        # user deleted meanwhile is answered by user_model(), under the lock.
+        # user deleted meanwhile is answered by locked_user(), under the lock.
         unlocked = db.session.get(UserModel, current_user.id)
         current = change["current_password"]
         if unlocked is not None and not unlocked.check_password(current):
@@ -264,7 +214,7 @@ class MyPassword(MethodView):
                 error="invalid_credentials",
             )
         new_hash = passwords().hash(change["new_password"])
-        user = user_model()
+        user = locked_user()
         user.password_hash = new_hash
         user.revoke_all_tokens()
         db.session.commit()

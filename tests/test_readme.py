@@ -46,3 +46,21 @@ def test_readme_walkthrough_works_as_printed(gunicorn_server):
         output.rstrip().endswith("}")
         and '"error":"token_revoked"' in output.splitlines()[-1]
     )
+
+
+def test_the_layout_table_lists_every_top_level_path():
+    """Every file and folder the repository holds at its top has a row."""
+    readme = (ROOT / "README.md").read_text()
+    table = readme.split("## Layout\n", 1)[1].split("\n## ", 1)[0]
+    listed = set()
+    for row in table.splitlines():
+        if row.startswith("| `"):
+            listed.update(re.findall(r"`([^`]+)`", row.split(" | ")[0]))
+    tracked = subprocess.run(
+        ["git", "ls-files"], cwd=ROOT, capture_output=True, text=True, check=True
+    ).stdout.split()
+    top = {path.split("/")[0] + ("/" if "/" in path else "") for path in tracked}
+    top.discard(".gitignore")
+    listed = {path.rstrip("/") + ("/" if path.endswith("/") else "") for path in listed}
+    missing = sorted(top - listed)
+    assert not missing, f"README.md's Layout table lacks {missing}"

@@ -14,9 +14,9 @@ import schemathesis
 from hypothesis import HealthCheck, settings
 from schemathesis.config import SchemathesisConfig
 
+from auth import issue_tokens
 from db import db
 from models import UserModel
-from resources.users import issue_tokens
 from tests.helpers import (
     PASSWORD,
     create_item,
