@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test bench lint typecheck format migrate secret lock
+.PHONY: run test test-fast bench lint typecheck format migrate secret lock
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -47,12 +47,19 @@ node_modules/.installed: package.json package-lock.json
 
 NODE_DEPS := $(if $(shell command -v npm),node_modules/.installed)
 
-# The whole suite, with branch coverage of the application code; below
-# COVERAGE_FLOOR percent it fails (pyproject.toml says what is measured).
+# The whole suite on every core (pytest-xdist), with branch coverage of the
+# application code; below COVERAGE_FLOOR percent it fails (pyproject.toml
+# says what is measured).
 COVERAGE_FLOOR := 96
+XDIST := -n auto --dist worksteal
 
 test: $(VENV)/.dev $(NODE_DEPS)
-	$(BIN)/pytest --cov --cov-report=term:skip-covered --cov-fail-under=$(COVERAGE_FLOOR)
+	$(BIN)/pytest $(XDIST) --cov --cov-report=term:skip-covered --cov-fail-under=$(COVERAGE_FLOOR)
+
+# The quick loop while changing code: SQLite only, no real servers started,
+# no coverage. `make test` is still the whole suite.
+test-fast: $(VENV)/.dev
+	TEST_BACKENDS=sqlite $(BIN)/pytest $(XDIST) -m "not slow"
 
 # The API under gunicorn against a bare Flask ceiling, driven by wrk; writes
 # bench/results.md. wrk comes from Debian's package when it is missing.

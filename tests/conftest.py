@@ -1,10 +1,19 @@
-"""Fixtures: an app per test on its own clean, migrated database, clients and builders.
+"""Fixtures: one app per backend for the whole run, a clean database per test, clients and builders.
 
 Every test that uses `app` runs on SQLite and on PostgreSQL; the rate-limit
 tests also on PostgreSQL with Redis, where they are counted (see
-tests/backends.py for when the servers are absent).
+tests/backends.py for when the servers are absent). A module whose tests
+cannot depend on the database overrides `backend` to run them once.
+
+Each backend's database is built by the migrations once per run (per xdist
+worker), and emptied before each test: every table's rows deleted and its
+ids restarted. Not a rolled-back transaction or savepoint: the app's writes
+take real row locks and commit (faults.py counts the commits), which a
+wrapping transaction would change; deleting a few rows costs under a
+millisecond. Apps with other settings (`make_app`) share the test's database.
 """
 
+import os
 import shutil
 import uuid
 
@@ -27,10 +36,11 @@ from tests.helpers import (
 from tests.servers import gunicorn
 
 SECRET = "test-secret-key-that-is-long-enough-to-sign-tokens"
-BACKENDS = ["sqlite", "postgresql"]
+# `make test-fast` sets TEST_BACKENDS=sqlite; `make test` runs every backend.
+BACKENDS = os.environ.get("TEST_BACKENDS", "sqlite,postgresql").split(",")
 # Redis plays a part only in rate limits: their tests run on this backend too
 # (tests/test_rate_limits.py).
-WITH_REDIS = [*BACKENDS, "postgresql+redis"]
+WITH_REDIS = [*BACKENDS, *(["postgresql+redis"] if "postgresql" in BACKENDS else [])]
 
 
 def build_app(database_url: str, **overrides):
@@ -58,10 +68,21 @@ def migrate(database_url: str) -> None:
 
 @pytest.fixture(scope="session")
 def migrated_sqlite(tmp_path_factory):
-    """One SQLite file built by the migrations, copied for every test."""
+    """One SQLite file built by the migrations: a template for servers' copies."""
     path = tmp_path_factory.mktemp("template") / "template.db"
     migrate(f"sqlite:///{path}")
     return path
+
+
+@pytest.fixture(scope="session")
+def shared_sqlite(migrated_sqlite, tmp_path_factory):
+    """The SQLite database the suite's apps use, emptied before each test."""
+    path = tmp_path_factory.mktemp("shared") / "test.db"
+    shutil.copy(migrated_sqlite, path)
+    url = f"sqlite:///{path}"
+    engine = create_engine(url)
+    yield url, engine
+    engine.dispose()
 
 
 @pytest.fixture(scope="session")
@@ -94,19 +115,29 @@ def backend(request):
     return request.param
 
 
-@pytest.fixture
-def app_config(request, backend, tmp_path):
-    """The overrides that point an app at this test's clean database (and Redis)."""
-    if backend == "sqlite":
-        path = tmp_path / "test.db"
-        shutil.copy(request.getfixturevalue("migrated_sqlite"), path)
-        yield {"SQLALCHEMY_DATABASE_URI": f"sqlite:///{path}"}
-        return
-    url, engine = request.getfixturevalue("migrated_postgres")
+def empty(engine) -> None:
+    """Delete every row, children first, and restart the ids (as a new database has them)."""
     with engine.begin() as connection:
-        tables = ", ".join(table.name for table in db.metadata.sorted_tables)
-        connection.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
-    if backend == "postgresql":
+        for table in reversed(db.metadata.sorted_tables):
+            connection.execute(table.delete())
+        if engine.dialect.name == "sqlite":
+            connection.execute(text("DELETE FROM sqlite_sequence"))
+            return
+        sequences = connection.scalars(
+            text("SELECT sequencename FROM pg_sequences WHERE schemaname = 'public'")
+        )
+        for sequence in sequences.all():
+            connection.execute(text(f'ALTER SEQUENCE "{sequence}" RESTART'))
+
+
+@pytest.fixture
+def app_config(request, backend):
+    """The overrides that point an app at this test's database (and Redis),
+    emptied for it."""
+    database = "shared_sqlite" if backend == "sqlite" else "migrated_postgres"
+    url, engine = request.getfixturevalue(database)
+    empty(engine)
+    if backend != "postgresql+redis":
         yield {"SQLALCHEMY_DATABASE_URI": url}
         return
     client = request.getfixturevalue("redis")
@@ -155,9 +186,30 @@ def fresh_postgres(postgres):
     postgres.drop_database(url)
 
 
+@pytest.fixture(scope="session")
+def shared_apps():
+    """The app of each backend, built once: {database URL: app}."""
+    apps: dict = {}
+    yield apps
+    for app in apps.values():
+        with app.app_context():
+            db.engine.dispose()
+
+
 @pytest.fixture
-def app(make_app):
-    return make_app()
+def app(app_config, shared_apps, make_app):
+    """The app with the suite's settings, on this test's emptied database.
+
+    Built once per backend; a test that changes an app's settings or state
+    builds its own with `make_app`. Redis-backed apps get a key prefix per
+    test, so they are built per test.
+    """
+    if set(app_config) != {"SQLALCHEMY_DATABASE_URI"}:
+        return make_app()
+    url = app_config["SQLALCHEMY_DATABASE_URI"]
+    if url not in shared_apps:
+        shared_apps[url] = build_app(url)
+    return shared_apps[url]
 
 
 @pytest.fixture
@@ -201,11 +253,13 @@ def sqlite_copy(migrated_sqlite, folder) -> str:
     return f"sqlite:///{database}"
 
 
-@pytest.fixture
-def gunicorn_server(migrated_sqlite, tmp_path):
-    """The app under real gunicorn (2 workers) on a fresh database: (base URL, log path)."""
-    log = tmp_path / "gunicorn.log"
-    env = served_env(sqlite_copy(migrated_sqlite, tmp_path))
+@pytest.fixture(scope="module")
+def gunicorn_server(migrated_sqlite, tmp_path_factory):
+    """The app under real gunicorn (2 workers) on a fresh database, shared by
+    the tests of a module (each uses usernames of its own): (base URL, log path)."""
+    folder = tmp_path_factory.mktemp("gunicorn")
+    log = folder / "gunicorn.log"
+    env = served_env(sqlite_copy(migrated_sqlite, folder))
     with gunicorn(env, log, workers=2) as base_url:
         yield base_url, log
 
@@ -261,23 +315,31 @@ def tag(client, user_headers, store):
 
 
 # How the rounds of each race came out (tests/test_concurrency.py), printed at
-# the end of the run.
-RACES: list[tuple[str, int, dict]] = []
+# the end of the run. Kept in each test's report, which reaches the summary
+# from every xdist worker.
+RACE = "race"
 
 
 @pytest.fixture
-def race_report():
+def race_report(request):
     def record(test: str, rounds: int, outcomes: dict) -> None:
-        RACES.append((test, rounds, dict(outcomes)))
+        request.node.user_properties.append((RACE, (test, rounds, dict(outcomes))))
 
     return record
 
 
 def pytest_terminal_summary(terminalreporter):
-    if not RACES:
+    races = [
+        value
+        for report in terminalreporter.stats.get("passed", [])
+        if report.when == "call"
+        for key, value in report.user_properties
+        if key == RACE
+    ]
+    if not races:
         return
     terminalreporter.section("races")
-    for test, rounds, outcomes in RACES:
+    for test, rounds, outcomes in sorted(races):
         counted = ", ".join(
             f"{key}: {count}" for key, count in sorted(outcomes.items())
         )

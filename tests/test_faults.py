@@ -212,7 +212,9 @@ def serve(app, path: str) -> tuple[str, dict, bytes]:
     return answer["status"], answer["headers"], body
 
 
-def test_an_error_outside_the_request_is_a_500_envelope(app):
+def test_an_error_outside_the_request_is_a_500_envelope(make_app):
+    app = make_app()
+
     @app.teardown_request
     def fail(_error):
         raise RuntimeError("secret detail")

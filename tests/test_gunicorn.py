@@ -5,6 +5,7 @@ import json
 import re
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -17,6 +18,17 @@ from tests.servers import call, gunicorn, hold_request
 GUNICORNC = Path(sys.executable).parent / "gunicornc"
 
 pytestmark = pytest.mark.slow
+
+
+def logged(log: Path, pattern: str, count: int) -> list[str]:
+    """What `pattern` captures in the access log, once it has `count` matches
+    (or after 10 s): a worker writes its line after the answer has left."""
+    deadline = time.monotonic() + 10
+    while len(found := re.findall(pattern, log.read_text())) < count:
+        if time.monotonic() > deadline:
+            break
+        time.sleep(0.05)  # polling for the log line, not waiting out a race
+    return found
 
 
 def test_logged_out_token_is_refused_by_every_worker(gunicorn_server):
@@ -42,16 +54,15 @@ def test_logged_out_token_is_refused_by_every_worker(gunicorn_server):
 
     assert [status for status, _ in answers] == [401] * 20
     assert {body["error"] for _, body in answers} == {"token_revoked"}
-    refused_by = re.findall(r'"GET /me HTTP/1.1" 401 .* <(\d+)>', log.read_text())
+    refused_by = logged(log, r'"GET /me HTTP/1.1" 401 .* <(\d+)>', 20)
     assert len(refused_by) == 20 and len(set(refused_by)) == 2
 
 
 def test_refresh_token_of_a_logged_out_login_is_refused(gunicorn_server):
     base_url, _ = gunicorn_server
-    call("POST", f"{base_url}/register", {"username": "ann", "password": PASSWORD})
-    _, tokens = call(
-        "POST", f"{base_url}/login", {"username": "ann", "password": PASSWORD}
-    )
+    credentials = {"username": "bea", "password": PASSWORD}
+    assert call("POST", f"{base_url}/register", credentials)[0] == 201
+    _, tokens = call("POST", f"{base_url}/login", credentials)
     call("POST", f"{base_url}/logout", token=tokens["access_token"])
 
     status, body = call("POST", f"{base_url}/refresh", token=tokens["refresh_token"])
@@ -61,11 +72,12 @@ def test_refresh_token_of_a_logged_out_login_is_refused(gunicorn_server):
 
 def test_access_log_has_one_line_per_request_with_its_duration(gunicorn_server):
     base_url, log = gunicorn_server
+    line = r'"GET /health HTTP/1.1" 200 \d+ \d+ms <\d+>'
+    before = len(re.findall(line, log.read_text()))
 
     call("GET", f"{base_url}/health")
 
-    lines = [line for line in log.read_text().splitlines() if '"GET /health' in line]
-    assert lines and re.search(r'"GET /health HTTP/1.1" 200 \d+ \d+ms <\d+>', lines[-1])
+    assert len(logged(log, line, before + 1)) == before + 1
 
 
 def control(socket_path, command: str) -> dict:
@@ -91,10 +103,18 @@ def control_sockets(folder: Path, count: int) -> list[Path]:
     return found
 
 
+@pytest.fixture
+def short_home():
+    """A home folder with a short path: a Unix socket's path has at most 107
+    bytes, which pytest's folders (deeper still under xdist) can exceed."""
+    with tempfile.TemporaryDirectory(prefix="home-") as home:
+        yield Path(home)
+
+
 def test_two_servers_from_one_checkout_and_home_have_their_own_control_sockets(
-    migrated_sqlite, tmp_path
+    migrated_sqlite, tmp_path, short_home
 ):
-    home = tmp_path / "home"
+    home = short_home
     database = sqlite_copy(migrated_sqlite, tmp_path)
     env = served_env(database, HOME=str(home), XDG_RUNTIME_DIR="")
     sockets = home / ".gunicorn"

@@ -28,7 +28,7 @@ CHROMIUM_FLAGS = [
 ]
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def browser():
     if not Path(CHROMIUM).exists():
         if os.environ.get("CI") == "true":
