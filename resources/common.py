@@ -1,12 +1,11 @@
 """What every resource shares: lookups that 404 and writes that map constraint violations."""
 
 from flask import url_for
-from flask_smorest import Page, abort
-from sqlalchemy import Float, delete, func, inspect, select, type_coerce
+from flask_smorest import abort
+from sqlalchemy import delete, inspect
 from sqlalchemy.exc import IntegrityError
 
 from db import db, error_code, get_for_update
-from models import ItemModel
 
 # SQLSTATE classes (PostgreSQL) and extended result codes (SQLite) of the
 # violations a client can cause.
@@ -107,55 +106,9 @@ def location(endpoint: str, **values) -> dict:
     return {"Location": url_for(endpoint, **values)}
 
 
-# An item's price as responses read it: the float it is dumped as (a price
-# has at most 10 significant digits, so the float is exactly the stored
-# value), without a Decimal made for every row on the way.
-PRICE = type_coerce(ItemModel.price, Float).label("price")
-
 LOCATION_HEADER = {
     "Location": {
         "description": "Path of the created resource.",
         "schema": {"type": "string"},
     }
 }
-
-
-class QueryPage(Page):
-    """A page of a SELECT: the database counts the rows and returns only this page."""
-
-    @property
-    def item_count(self) -> int:
-        counted = select(func.count()).select_from(
-            self.collection.order_by(None).subquery()
-        )
-        return db.session.scalar(counted) or 0
-
-    def page_statement(self):
-        """The collection's SELECT limited to this page; None past the end."""
-        params = self.page_params
-        if params.first_item >= params.item_count:
-            return None  # past the end; also keeps absurd offsets out of SQL
-        return self.collection.limit(params.page_size).offset(params.first_item)
-
-    @property
-    def items(self) -> list:
-        page = self.page_statement()
-        return [] if page is None else self.load(page)
-
-    def load(self, page) -> list:
-        """The rows of this page's SELECT, as ORM objects."""
-        return list(db.session.scalars(page))
-
-
-def name_contains(column, text: str):
-    """Case-insensitive substring match; `%` and `_` in `text` match themselves."""
-    return func.lower(column).contains(text.lower(), autoescape=True)
-
-
-def sorted_by(statement, sort: str, columns: dict):
-    """Order by `sort` (a key of `columns`, `-` first for descending), then by id."""
-    column = columns[sort.removeprefix("-")]
-    order = column.desc() if sort.startswith("-") else column.asc()
-    if column is columns["id"]:
-        return statement.order_by(order)
-    return statement.order_by(order, columns["id"].asc())

@@ -5,15 +5,14 @@ from flask_jwt_extended import current_user
 from flask_smorest import abort
 from sqlalchemy import exists, select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import selectinload
 
+import queries
 from api import Blueprint
 from audit import audit
 from db import db, insert_unless_present
 from models import ItemModel, TagModel, items_tags
 from resources.common import (
     LOCATION_HEADER,
-    QueryPage,
     commit_or_abort,
     delete_and_commit,
     get_or_404,
@@ -55,20 +54,14 @@ class TagsInStore(MethodView):
     @blp.arguments(PagedQuerySchema, location="query")
     @blp.response(200, TagSchema(many=True))
     @blp.alt_response(404, description="Store not found.")
-    @blp.paginate(QueryPage)
+    @blp.paginate(queries.TagPage)
     def get(self, _query, store_id):
         """List a store's tags
 
         Each tag with its store and items, ordered by id, a page at a time
         (`page`, `page_size`; the `X-Pagination` header says where this page is).
         """
-        store = get_store_or_404(store_id)
-        return (
-            select(TagModel)
-            .where(TagModel.store_id == store.id)
-            .options(selectinload(TagModel.items))
-            .order_by(TagModel.id)
-        )
+        return queries.tags_of(get_store_or_404(store_id).id)
 
     @blp.auth_required()
     @blp.arguments(PlainTagSchema, example={"name": "furniture"})
@@ -98,7 +91,10 @@ class TagView(MethodView):
 
         The tag with its store and the items it is linked to.
         """
-        return get_tag_or_404(tag_id)
+        tag = queries.tag(tag_id)
+        if tag is None:
+            abort(404, message=TAG_NOT_FOUND)
+        return tag
 
     @blp.auth_required(admin=True)
     @blp.response(200, MessageSchema, example={"message": "Tag deleted."})

@@ -7,6 +7,13 @@ import pytest
 
 from tests.helpers import PASSWORD, auth_header, login, register
 
+
+@pytest.fixture
+def backend():
+    """Headers cannot differ between databases: these tests run once."""
+    return "sqlite"
+
+
 SECURITY_HEADERS = {
     "X-Content-Type-Options": "nosniff",
     "Referrer-Policy": "no-referrer",

@@ -64,3 +64,7 @@ def test_the_layout_table_lists_every_top_level_path():
     listed = {path.rstrip("/") + ("/" if path.endswith("/") else "") for path in listed}
     missing = sorted(top - listed)
     assert not missing, f"README.md's Layout table lacks {missing}"
+    gone = sorted(listed - top)
+    assert not gone, (
+        f"README.md's Layout table lists {gone}, which the repository lacks"
+    )

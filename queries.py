@@ -1,0 +1,339 @@
+"""The read queries of the hot paths: stores, items and tags as their schemas show them.
+
+They select plain rows rather than ORM objects, which cost several times as
+much to build, by statements built once, with only their parameters changing
+from request to request. Each shape is derived from its schema: a `Shape`
+labels one column per field the schema dumps with that field's name (or a
+prefix and the name, beside another shape's columns), rows are read by those
+labels, and a schema field without a column (or a column without a field)
+stops the app at import. The full schemas' relations are checked the same
+way (`expect_relations`). A field added to PlainItemSchema so fails at
+start-up until its column is here, and from then on shows in every answer.
+
+Lists are paged by the database (`QueryPage`): it counts the rows and returns
+only the page's, whose relations come in one more query for the whole page.
+"""
+
+from collections.abc import Iterable
+from typing import Any
+
+from flask_smorest import Page
+from marshmallow import Schema, fields
+from sqlalchemy import (
+    ColumnElement,
+    Float,
+    Select,
+    bindparam,
+    func,
+    literal,
+    null,
+    select,
+    type_coerce,
+    union_all,
+)
+from sqlalchemy.engine import RowMapping
+
+from db import db
+from models import ItemModel, StoreModel, TagModel, items_tags
+from schemas import (
+    ItemSchema,
+    PlainItemSchema,
+    PlainStoreSchema,
+    PlainTagSchema,
+    StoreSchema,
+    TagSchema,
+)
+
+Row = RowMapping
+
+
+def dumped(schema: type[Schema]) -> dict[str, fields.Field]:
+    """The fields `schema` dumps, by name, in its order."""
+    return dict(schema().dump_fields)
+
+
+def plain_fields(schema: type[Schema]) -> tuple[str, ...]:
+    return tuple(
+        name
+        for name, field in dumped(schema).items()
+        if not isinstance(field, fields.Nested)
+    )
+
+
+def expect_relations(schema: type[Schema], **expected: type[Schema]) -> None:
+    """Refuse to start unless `schema` nests exactly these schemas, by field name."""
+    found = {
+        name: type(field.schema)
+        for name, field in dumped(schema).items()
+        if isinstance(field, fields.Nested)
+    }
+    if found != expected:
+        raise TypeError(
+            f"{schema.__name__} nests {found}, but queries.py builds {expected}"
+        )
+
+
+class Shape:
+    """The columns a query selects for `schema`, and how a row becomes its dict."""
+
+    def __init__(self, schema: type[Schema], prefix: str = "", **sources: Any):
+        names = plain_fields(schema)
+        if set(sources) != set(names):
+            raise TypeError(
+                f"{schema.__name__} dumps {sorted(names)}, "
+                f"but queries.py reads {sorted(sources)}"
+            )
+        self.sources = sources
+        self.fields = tuple((name, prefix + name) for name in names)
+        self.columns = tuple(sources[name].label(label) for name, label in self.fields)
+
+    def read(self, row: Row) -> dict[str, Any]:
+        return {name: row[label] for name, label in self.fields}
+
+    def columns_of(self, names: Iterable[str]) -> list[ColumnElement[Any]]:
+        """A column for each of `names`: this shape's, or NULL (for a UNION)."""
+        return [self.sources.get(name, null()).label(name) for name in names]
+
+
+# An item's price as answers show it: the float it is dumped as (a price has
+# at most 10 significant digits, so the float is exactly the stored value),
+# without a Decimal made for every row on the way.
+PRICE = type_coerce(ItemModel.price, Float)
+
+STORE = Shape(PlainStoreSchema, id=StoreModel.id, name=StoreModel.name)
+ITEM = Shape(
+    PlainItemSchema,
+    id=ItemModel.id,
+    name=ItemModel.name,
+    price=PRICE,
+    description=ItemModel.description,
+)
+TAG = Shape(PlainTagSchema, id=TagModel.id, name=TagModel.name)
+# The same, beside another shape's columns in one row.
+STORE_OF = Shape(PlainStoreSchema, "store.", id=StoreModel.id, name=StoreModel.name)
+TAG_OF = Shape(PlainTagSchema, "tag.", id=TagModel.id, name=TagModel.name)
+
+expect_relations(StoreSchema, items=PlainItemSchema, tags=PlainTagSchema)
+expect_relations(ItemSchema, store=PlainStoreSchema, tags=PlainTagSchema)
+expect_relations(TagSchema, store=PlainStoreSchema, items=PlainItemSchema)
+
+
+def rows(statement: Any, **params: Any) -> list[Row]:
+    return [row._mapping for row in db.session.connection().execute(statement, params)]
+
+
+class QueryPage(Page):
+    """A page of a SELECT: the database counts the rows and returns only this page."""
+
+    @property
+    def item_count(self) -> int:
+        counted = select(func.count()).select_from(
+            self.collection.order_by(None).subquery()
+        )
+        return db.session.scalar(counted) or 0
+
+    def page_statement(self) -> Select[Any] | None:
+        """The collection's SELECT limited to this page; None past the end."""
+        params = self.page_params
+        if params.first_item >= params.item_count:
+            return None  # past the end; also keeps absurd offsets out of SQL
+        return self.collection.limit(params.page_size).offset(params.first_item)
+
+    @property
+    def items(self) -> list[Any]:
+        page = self.page_statement()
+        return [] if page is None else self.load(page)
+
+    def load(self, page: Select[Any]) -> list[Any]:
+        """The page as its schema shows it."""
+        raise NotImplementedError
+
+
+def name_contains(column: Any, text: str) -> ColumnElement[bool]:
+    """Case-insensitive substring match; `%` and `_` in `text` match themselves."""
+    return func.lower(column).contains(text.lower(), autoescape=True)
+
+
+def sorted_by(statement: Select[Any], sort: str, columns: dict[str, Any]) -> Any:
+    """Order by `sort` (a key of `columns`, `-` first for descending), then by id."""
+    column = columns[sort.removeprefix("-")]
+    order = column.desc() if sort.startswith("-") else column.asc()
+    if column is columns["id"]:
+        return statement.order_by(order)
+    return statement.order_by(order, columns["id"].asc())
+
+
+# Items (ItemSchema): each with its store, and its tags apart.
+
+ITEMS = select(*ITEM.columns, *STORE_OF.columns).join(
+    StoreModel, StoreModel.id == ItemModel.store_id
+)
+# One item in one query, a row per tag. Plain LEFT JOINs: SQLAlchemy's joined
+# eager load nests the many-to-many join, which SQLite answers by scanning
+# every link of every item.
+ITEM_BY_ID = (
+    ITEMS.add_columns(*TAG_OF.columns)
+    .outerjoin(items_tags, items_tags.c.item_id == ItemModel.id)
+    .outerjoin(TagModel, TagModel.id == items_tags.c.tag_id)
+    .where(ItemModel.id == bindparam("item_id"))
+    .order_by(TagModel.id)
+)
+TAGS_OF_ITEMS = (
+    select(items_tags.c.item_id.label("of"), *TAG.columns)
+    .join(TagModel, TagModel.id == items_tags.c.tag_id)
+    .where(items_tags.c.item_id.in_(bindparam("ids", expanding=True)))
+    .order_by(TagModel.id)
+)
+ITEM_SORTS = {"id": ItemModel.id, "name": ItemModel.name, "price": ItemModel.price}
+
+
+def _item(row: Row) -> dict[str, Any]:
+    return {**ITEM.read(row), "store": STORE_OF.read(row), "tags": []}
+
+
+def item(item_id: int) -> dict[str, Any] | None:
+    """The item, with its store and tags; None when there is none."""
+    found = rows(ITEM_BY_ID, item_id=item_id)
+    if not found:
+        return None
+    shown = _item(found[0])
+    shown["tags"] = [TAG_OF.read(row) for row in found if row["tag.id"] is not None]
+    return shown
+
+
+def items(query: dict[str, Any]) -> Any:
+    """The SELECT of the items `query` asks for (its filters and sort)."""
+    statement = ITEMS
+    if "store_id" in query:
+        statement = statement.where(ItemModel.store_id == query["store_id"])
+    if "tag_id" in query:
+        statement = statement.where(ItemModel.tags.any(TagModel.id == query["tag_id"]))
+    if "q" in query:
+        statement = statement.where(name_contains(ItemModel.name, query["q"]))
+    if "min_price" in query:
+        statement = statement.where(ItemModel.price >= query["min_price"])
+    if "max_price" in query:
+        statement = statement.where(ItemModel.price <= query["max_price"])
+    return sorted_by(statement, query["sort"], ITEM_SORTS)
+
+
+class ItemPage(QueryPage):
+    """A page of items, each with its store and tags: three queries."""
+
+    def load(self, page: Select[Any]) -> list[dict[str, Any]]:
+        shown = [_item(row) for row in rows(page)]
+        by_id = {each["id"]: each for each in shown}
+        for row in rows(TAGS_OF_ITEMS, ids=list(by_id)):
+            by_id[row["of"]]["tags"].append(TAG.read(row))
+        return shown
+
+
+# Stores (StoreSchema): each with its items and tags.
+
+ITEMS_OF_STORES = (
+    select(ItemModel.store_id.label("of"), *ITEM.columns)
+    .where(ItemModel.store_id.in_(bindparam("ids", expanding=True)))
+    .order_by(ItemModel.id)
+)
+TAGS_OF_STORES = (
+    select(TagModel.store_id.label("of"), *TAG.columns)
+    .where(TagModel.store_id.in_(bindparam("ids", expanding=True)))
+    .order_by(TagModel.id)
+)
+STORE_SORTS = {"id": StoreModel.id, "name": StoreModel.name}
+
+# One store, its items and its tags in one round trip: the rows of the three
+# shapes in the columns of them all, told apart by `kind`. The items come
+# first, as the first SELECT of a UNION types its columns (the price as a
+# float).
+_KINDS = (ITEM, STORE, TAG)
+_UNION_FIELDS = tuple(dict.fromkeys(name for s in _KINDS for name, _ in s.fields))
+STORE_WITH_CONTENTS = union_all(
+    select(*ITEM.columns_of(_UNION_FIELDS), literal(0).label("kind")).where(
+        ItemModel.store_id == bindparam("store_id")
+    ),
+    select(*STORE.columns_of(_UNION_FIELDS), literal(1)).where(
+        StoreModel.id == bindparam("store_id")
+    ),
+    select(*TAG.columns_of(_UNION_FIELDS), literal(2)).where(
+        TagModel.store_id == bindparam("store_id")
+    ),
+).order_by("kind", "id")
+
+
+def store(store_id: int) -> dict[str, Any] | None:
+    """The store, with its items and tags; None when there is none."""
+    found: dict[str, Any] | None = None
+    contents: dict[Shape, list[dict[str, Any]]] = {ITEM: [], TAG: []}
+    for row in rows(STORE_WITH_CONTENTS, store_id=store_id):
+        shape = _KINDS[row["kind"]]
+        if shape is STORE:
+            found = STORE.read(row)
+        else:
+            contents[shape].append(shape.read(row))
+    if found is None:
+        return None
+    return {**found, "items": contents[ITEM], "tags": contents[TAG]}
+
+
+def stores(query: dict[str, Any]) -> Any:
+    """The SELECT of the stores `query` asks for (its filter and sort)."""
+    statement = select(*STORE.columns)
+    if "q" in query:
+        statement = statement.where(name_contains(StoreModel.name, query["q"]))
+    return sorted_by(statement, query["sort"], STORE_SORTS)
+
+
+class StorePage(QueryPage):
+    """A page of stores, each with its items and tags: three queries."""
+
+    def load(self, page: Select[Any]) -> list[dict[str, Any]]:
+        shown = [{**STORE.read(row), "items": [], "tags": []} for row in rows(page)]
+        by_id = {each["id"]: each for each in shown}
+        for row in rows(ITEMS_OF_STORES, ids=list(by_id)):
+            by_id[row["of"]]["items"].append(ITEM.read(row))
+        for row in rows(TAGS_OF_STORES, ids=list(by_id)):
+            by_id[row["of"]]["tags"].append(TAG.read(row))
+        return shown
+
+
+# Tags (TagSchema): each with its store and the items it is linked to.
+
+TAGS = select(*TAG.columns, *STORE_OF.columns).join(
+    StoreModel, StoreModel.id == TagModel.store_id
+)
+TAG_BY_ID = TAGS.where(TagModel.id == bindparam("tag_id"))
+ITEMS_OF_TAGS = (
+    select(items_tags.c.tag_id.label("of"), *ITEM.columns)
+    .join(ItemModel, ItemModel.id == items_tags.c.item_id)
+    .where(items_tags.c.tag_id.in_(bindparam("ids", expanding=True)))
+    .order_by(ItemModel.id)
+)
+
+
+def _with_items(tag_rows: list[Row]) -> list[dict[str, Any]]:
+    shown = [
+        {**TAG.read(row), "store": STORE_OF.read(row), "items": []} for row in tag_rows
+    ]
+    by_id = {each["id"]: each for each in shown}
+    for row in rows(ITEMS_OF_TAGS, ids=list(by_id)):
+        by_id[row["of"]]["items"].append(ITEM.read(row))
+    return shown
+
+
+def tag(tag_id: int) -> dict[str, Any] | None:
+    """The tag, with its store and items; None when there is none."""
+    found = rows(TAG_BY_ID, tag_id=tag_id)
+    return _with_items(found)[0] if found else None
+
+
+def tags_of(store_id: int) -> Any:
+    """The SELECT of a store's tags, by id."""
+    return TAGS.where(TagModel.store_id == store_id).order_by(TagModel.id)
+
+
+class TagPage(QueryPage):
+    """A page of tags, each with its store and items: three queries."""
+
+    def load(self, page: Select[Any]) -> list[dict[str, Any]]:
+        return _with_items(rows(page))
