@@ -14,7 +14,8 @@ Lists are paged by the database (`QueryPage`): it counts the rows and returns
 only the page's, whose relations come in one more query for the whole page.
 """
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from operator import itemgetter
 from typing import Any
 
 from flask_smorest import Page
@@ -31,7 +32,7 @@ from sqlalchemy import (
     type_coerce,
     union_all,
 )
-from sqlalchemy.engine import RowMapping
+from sqlalchemy.engine import Row as SQLRow
 
 from db import db
 from models import ItemModel, StoreModel, TagModel, items_tags
@@ -44,7 +45,7 @@ from schemas import (
     TagSchema,
 )
 
-Row = RowMapping
+Row = SQLRow[Any]
 
 
 def dumped(schema: type[Schema]) -> dict[str, fields.Field]:
@@ -87,8 +88,13 @@ class Shape:
         self.fields = tuple((name, prefix + name) for name in names)
         self.columns = tuple(sources[name].label(label) for name, label in self.fields)
 
-    def read(self, row: Row) -> dict[str, Any]:
-        return {name: row[label] for name, label in self.fields}
+    def reader(self, statement: Any) -> Callable[[Row], dict[str, Any]]:
+        """How a row of `statement` becomes this shape's dict: each field is
+        read where its label stands among the statement's columns, found by
+        name once, here, rather than on every row."""
+        names = tuple(name for name, _ in self.fields)
+        get = itemgetter(*(place(statement, label) for _, label in self.fields))
+        return lambda row: dict(zip(names, get(row), strict=True))
 
     def columns_of(self, names: Iterable[str]) -> list[ColumnElement[Any]]:
         """A column for each of `names`: this shape's, or NULL (for a UNION)."""
@@ -118,8 +124,13 @@ expect_relations(ItemSchema, store=PlainStoreSchema, tags=PlainTagSchema)
 expect_relations(TagSchema, store=PlainStoreSchema, items=PlainItemSchema)
 
 
+def place(statement: Any, label: str) -> int:
+    """Where the column labelled `label` stands in `statement`'s rows."""
+    return list(statement.selected_columns.keys()).index(label)
+
+
 def rows(statement: Any, **params: Any) -> list[Row]:
-    return [row._mapping for row in db.session.connection().execute(statement, params)]
+    return list(db.session.connection().execute(statement, params))
 
 
 class QueryPage(Page):
@@ -185,10 +196,17 @@ TAGS_OF_ITEMS = (
     .order_by(TagModel.id)
 )
 ITEM_SORTS = {"id": ItemModel.id, "name": ItemModel.name, "price": ItemModel.price}
+# ITEM_BY_ID begins with the columns of ITEMS.
+_ITEM, _ITEM_STORE = ITEM.reader(ITEMS), STORE_OF.reader(ITEMS)
+_ITEM_TAG, _ITEM_TAG_ID = TAG_OF.reader(ITEM_BY_ID), place(ITEM_BY_ID, "tag.id")
+_TAG_OF_ITEM, _OF_ITEM = TAG.reader(TAGS_OF_ITEMS), place(TAGS_OF_ITEMS, "of")
 
 
 def _item(row: Row) -> dict[str, Any]:
-    return {**ITEM.read(row), "store": STORE_OF.read(row), "tags": []}
+    shown = _ITEM(row)
+    shown["store"] = _ITEM_STORE(row)
+    shown["tags"] = []
+    return shown
 
 
 def item(item_id: int) -> dict[str, Any] | None:
@@ -197,7 +215,7 @@ def item(item_id: int) -> dict[str, Any] | None:
     if not found:
         return None
     shown = _item(found[0])
-    shown["tags"] = [TAG_OF.read(row) for row in found if row["tag.id"] is not None]
+    shown["tags"] = [_ITEM_TAG(row) for row in found if row[_ITEM_TAG_ID] is not None]
     return shown
 
 
@@ -224,7 +242,7 @@ class ItemPage(QueryPage):
         shown = [_item(row) for row in rows(page)]
         by_id = {each["id"]: each for each in shown}
         for row in rows(TAGS_OF_ITEMS, ids=list(by_id)):
-            by_id[row["of"]]["tags"].append(TAG.read(row))
+            by_id[row[_OF_ITEM]]["tags"].append(_TAG_OF_ITEM(row))
         return shown
 
 
@@ -248,37 +266,49 @@ STORE_SORTS = {"id": StoreModel.id, "name": StoreModel.name}
 # float).
 _KINDS = (ITEM, STORE, TAG)
 _UNION_FIELDS = tuple(dict.fromkeys(name for s in _KINDS for name, _ in s.fields))
+_OF_THE_STORE = {
+    ITEM: ItemModel.store_id == bindparam("store_id"),
+    STORE: StoreModel.id == bindparam("store_id"),
+    TAG: TagModel.store_id == bindparam("store_id"),
+}
 STORE_WITH_CONTENTS = union_all(
-    select(*ITEM.columns_of(_UNION_FIELDS), literal(0).label("kind")).where(
-        ItemModel.store_id == bindparam("store_id")
-    ),
-    select(*STORE.columns_of(_UNION_FIELDS), literal(1)).where(
-        StoreModel.id == bindparam("store_id")
-    ),
-    select(*TAG.columns_of(_UNION_FIELDS), literal(2)).where(
-        TagModel.store_id == bindparam("store_id")
-    ),
+    *(
+        select(*shape.columns_of(_UNION_FIELDS), literal(kind).label("kind")).where(
+            _OF_THE_STORE[shape]
+        )
+        for kind, shape in enumerate(_KINDS)
+    )
 ).order_by("kind", "id")
+_KIND = place(STORE_WITH_CONTENTS, "kind")
+_ITEM_KIND, _STORE_KIND = _KINDS.index(ITEM), _KINDS.index(STORE)
+_READ_KIND = tuple(shape.reader(STORE_WITH_CONTENTS) for shape in _KINDS)
 
 
 def store(store_id: int) -> dict[str, Any] | None:
     """The store, with its items and tags; None when there is none."""
-    found: dict[str, Any] | None = None
-    contents: dict[Shape, list[dict[str, Any]]] = {ITEM: [], TAG: []}
+    items: list[dict[str, Any]] = []
+    tags: list[dict[str, Any]] = []
+    shown: dict[str, Any] | None = None
     for row in rows(STORE_WITH_CONTENTS, store_id=store_id):
-        shape = _KINDS[row["kind"]]
-        if shape is STORE:
-            found = STORE.read(row)
+        kind = row[_KIND]
+        if kind == _STORE_KIND:
+            shown = _READ_KIND[kind](row)
         else:
-            contents[shape].append(shape.read(row))
-    if found is None:
+            (items if kind == _ITEM_KIND else tags).append(_READ_KIND[kind](row))
+    if shown is None:
         return None
-    return {**found, "items": contents[ITEM], "tags": contents[TAG]}
+    return {**shown, "items": items, "tags": tags}
+
+
+STORES = select(*STORE.columns)
+_STORE = STORE.reader(STORES)
+_ITEMS_STORE, _TAGS_STORE = place(ITEMS_OF_STORES, "of"), place(TAGS_OF_STORES, "of")
+_ITEM_OF_STORE, _TAG_OF_STORE = ITEM.reader(ITEMS_OF_STORES), TAG.reader(TAGS_OF_STORES)
 
 
 def stores(query: dict[str, Any]) -> Any:
     """The SELECT of the stores `query` asks for (its filter and sort)."""
-    statement = select(*STORE.columns)
+    statement = STORES
     if "q" in query:
         statement = statement.where(name_contains(StoreModel.name, query["q"]))
     return sorted_by(statement, query["sort"], STORE_SORTS)
@@ -288,12 +318,12 @@ class StorePage(QueryPage):
     """A page of stores, each with its items and tags: three queries."""
 
     def load(self, page: Select[Any]) -> list[dict[str, Any]]:
-        shown = [{**STORE.read(row), "items": [], "tags": []} for row in rows(page)]
+        shown = [{**_STORE(row), "items": [], "tags": []} for row in rows(page)]
         by_id = {each["id"]: each for each in shown}
         for row in rows(ITEMS_OF_STORES, ids=list(by_id)):
-            by_id[row["of"]]["items"].append(ITEM.read(row))
+            by_id[row[_ITEMS_STORE]]["items"].append(_ITEM_OF_STORE(row))
         for row in rows(TAGS_OF_STORES, ids=list(by_id)):
-            by_id[row["of"]]["tags"].append(TAG.read(row))
+            by_id[row[_TAGS_STORE]]["tags"].append(_TAG_OF_STORE(row))
         return shown
 
 
@@ -311,13 +341,15 @@ ITEMS_OF_TAGS = (
 )
 
 
+_TAG, _TAG_STORE = TAG.reader(TAGS), STORE_OF.reader(TAGS)
+_ITEM_OF_TAG, _OF_TAG = ITEM.reader(ITEMS_OF_TAGS), place(ITEMS_OF_TAGS, "of")
+
+
 def _with_items(tag_rows: list[Row]) -> list[dict[str, Any]]:
-    shown = [
-        {**TAG.read(row), "store": STORE_OF.read(row), "items": []} for row in tag_rows
-    ]
+    shown = [{**_TAG(row), "store": _TAG_STORE(row), "items": []} for row in tag_rows]
     by_id = {each["id"]: each for each in shown}
     for row in rows(ITEMS_OF_TAGS, ids=list(by_id)):
-        by_id[row["of"]]["items"].append(ITEM.read(row))
+        by_id[row[_OF_TAG]]["items"].append(_ITEM_OF_TAG(row))
     return shown
 
 

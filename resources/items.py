@@ -21,8 +21,6 @@ from schemas import ItemQuerySchema, ItemSchema, ItemUpdateSchema, MessageSchema
 blp = Blueprint("items", __name__, description="Items, each in one store.")
 
 ITEM_TAKEN = "An item with that name already exists in this store."
-
-
 ITEM_NOT_FOUND = "Item not found."
 
 

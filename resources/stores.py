@@ -21,8 +21,6 @@ from schemas import MessageSchema, PlainStoreSchema, StoreQuerySchema, StoreSche
 blp = Blueprint("stores", __name__, description="Stores, with their items and tags.")
 
 STORE_TAKEN = "A store with that name already exists."
-
-
 STORE_NOT_FOUND = "Store not found."
 
 

@@ -33,8 +33,6 @@ from schemas import (
 blp = Blueprint("tags", __name__, description="Tags of a store, linked to its items.")
 
 TAG_TAKEN = "A tag with that name already exists in this store."
-
-
 TAG_NOT_FOUND = "Tag not found."
 TAG_LINKED = "The tag is linked to items; unlink them first."
 

@@ -24,22 +24,24 @@ def backend():
     return "sqlite"
 
 
-@pytest.mark.parametrize("name", smorest_adapter.BLUEPRINT_OVERRIDES)
-def test_each_blueprint_override_replaces_a_method_of_flask_smorest(name):
-    ours = getattr(smorest_adapter.OptionalIfMatch, name)
-    theirs = getattr(EtagMixin, name, None)
-    assert theirs is not None, f"flask-smorest no longer has EtagMixin.{name}"
-    assert inspect.signature(ours) == inspect.signature(theirs), name
-    assert getattr(Blueprint, name) is ours
+OVERRIDES = [
+    (smorest_adapter.OptionalIfMatch, EtagMixin, Blueprint, name)
+    for name in smorest_adapter.BLUEPRINT_OVERRIDES
+] + [
+    (smorest_adapter.DocumentedHeaders, APISpecMixin, Api, name)
+    for name in smorest_adapter.API_OVERRIDES
+]
 
 
-@pytest.mark.parametrize("name", smorest_adapter.API_OVERRIDES)
-def test_each_api_override_replaces_a_method_of_flask_smorest(name):
-    ours = getattr(smorest_adapter.DocumentedHeaders, name)
-    theirs = getattr(APISpecMixin, name, None)
-    assert theirs is not None, f"flask-smorest no longer has APISpecMixin.{name}"
+@pytest.mark.parametrize(("mixin", "library", "used_by", "name"), OVERRIDES)
+def test_each_override_replaces_a_method_of_flask_smorest(
+    mixin, library, used_by, name
+):
+    ours = getattr(mixin, name)
+    theirs = getattr(library, name, None)
+    assert theirs is not None, f"flask-smorest no longer has {library.__name__}.{name}"
     assert inspect.signature(ours) == inspect.signature(theirs), name
-    assert getattr(Api, name) is ours
+    assert getattr(used_by, name) is ours
 
 
 def test_the_etag_bookkeeping_is_where_the_adapter_marks_it():
