@@ -54,7 +54,8 @@ COVERAGE_FLOOR := 96
 XDIST := -n auto --dist worksteal
 
 test: $(VENV)/.dev $(NODE_DEPS)
-	$(BIN)/pytest $(XDIST) --cov --cov-report=term:skip-covered --cov-fail-under=$(COVERAGE_FLOOR)
+	TEST_BACKENDS=sqlite,postgresql $(BIN)/pytest $(XDIST) --cov \
+	  --cov-report=term:skip-covered --cov-fail-under=$(COVERAGE_FLOOR)
 
 # The quick loop while changing code: SQLite only, no real servers started,
 # no coverage. `make test` is still the whole suite.

@@ -1,6 +1,8 @@
 """The application factory: configuration, then each part of the app, in order.
 
-Each part is a module with an `init_app`; what it does is told there.
+Each part of this project is a module with an `init_app` that says what it
+does; the database (db.py), migrations and the API's blueprints are wired as
+their libraries have it.
 """
 
 import os
@@ -47,7 +49,8 @@ def create_app(overrides: dict | None = None) -> Flask:
     api = Api(app)
     for blueprint in BLUEPRINTS:
         api.register_blueprint(blueprint)
-    # After the blueprints: these wrap the registered views.
+    # After the blueprints: faults and rate limits wrap the registered views,
+    # and the headers' ProxyFix wraps what faults.py wrapped.
     faults.init_app(app)
     ratelimit.init_app(app)
     headers.init_app(app)

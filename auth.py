@@ -20,7 +20,7 @@ locks its row with `locked_user()`.
 """
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from functools import wraps
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 from uuid import uuid4
@@ -67,12 +67,10 @@ class TokenUser:
 
 
 # Run on every authenticated request; built once, with only the parameters
-# changing from request to request.
+# changing from request to request. Its columns are TokenUser's fields, by
+# name, then the revocation.
 _USER_AND_REVOCATION = select(
-    UserModel.id,
-    UserModel.username,
-    UserModel.is_admin,
-    UserModel.token_generation,
+    *(getattr(UserModel, field.name) for field in fields(TokenUser)),
     blocklist.IS_REVOKED.label("revoked"),
 ).where(UserModel.id == bindparam("user_id"))
 
@@ -102,12 +100,34 @@ def issue_tokens(
     }
 
 
+def rotate(claims: Claims) -> dict[str, str]:
+    """The token pair that replaces the refresh token behind `claims`, which
+    is revoked; its family continues.
+
+    Of two refreshes racing with one token, one wins the revocation; the other
+    is a reuse, answered `token_revoked`, and revokes the family. A token
+    revoked meanwhile by a logout of its login is refused without that.
+    """
+    if not blocklist.revoke(
+        claims["jti"], blocklist.expiry_of(claims), blocklist.ROTATED
+    ):
+        if blocklist.was_rotated(claims["jti"]):
+            blocklist.revoke_family(claims)
+        abort(401, message="The token has been revoked.", error="token_revoked")
+    family = blocklist.family_of(claims)
+    return issue_tokens(current_user, fresh=False, family=family)
+
+
 def load_user(header: dict[str, Any], claims: Claims) -> TokenUser | None:
     """The token's user, if the token still stands (flask-jwt-extended's user
     loader, run on every request with a token after its signature checks).
 
-    Raises RevokedTokenError for a revoked token; None (answered
-    `user_not_found`) when the user is gone.
+    Raises RevokedTokenError for a revoked token, which flask-jwt-extended
+    answers through `revoked_token_loader` as it does its own revocation
+    check (this app registers none: the user and the revocation are read in
+    one query here, so `verify_jwt_in_request(skip_revocation_check=True)`
+    would not skip it). Returns None, answered `user_not_found`, when the user
+    is gone (tests/test_tokens.py holds both answers).
     """
     params = blocklist.revocation_params(claims)
     params["user_id"] = int(claims["sub"])

@@ -1,6 +1,6 @@
 """The SQLAlchemy object shared by models, resources and migrations, and its locking rules."""
 
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 from flask_sqlalchemy import SQLAlchemy
 from sqlalchemy import MetaData, Table, event
@@ -60,7 +60,7 @@ def error_code(error: DBAPIError) -> str | None:
     return code if isinstance(code, str) else None
 
 
-M = TypeVar("M", bound=Any)
+M = TypeVar("M")
 
 
 def get_for_update(model: type[M], ident: int, *, key_share: bool = False) -> M | None:

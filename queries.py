@@ -11,7 +11,9 @@ way (`expect_relations`). A field added to PlainItemSchema so fails at
 start-up until its column is here, and from then on shows in every answer.
 
 Lists are paged by the database (`QueryPage`): it counts the rows and returns
-only the page's, whose relations come in one more query for the whole page.
+only the page's, whose relations come in one more query per relation for
+the whole page (a page of items or tags: count, page, tags or items; a page
+of stores: count, page, items, tags).
 """
 
 from collections.abc import Callable, Iterable
@@ -93,7 +95,11 @@ class Shape:
         read where its label stands among the statement's columns, found by
         name once, here, rather than on every row."""
         names = tuple(name for name, _ in self.fields)
-        get = itemgetter(*(place(statement, label) for _, label in self.fields))
+        places = [place(statement, label) for _, label in self.fields]
+        if len(places) == 1:
+            (only,) = places
+            return lambda row: {names[0]: row[only]}
+        get = itemgetter(*places)
         return lambda row: dict(zip(names, get(row), strict=True))
 
     def columns_of(self, names: Iterable[str]) -> list[ColumnElement[Any]]:
@@ -236,7 +242,7 @@ def items(query: dict[str, Any]) -> Any:
 
 
 class ItemPage(QueryPage):
-    """A page of items, each with its store and tags: three queries."""
+    """A page of items, each with its store and tags: three queries (count included)."""
 
     def load(self, page: Select[Any]) -> list[dict[str, Any]]:
         shown = [_item(row) for row in rows(page)]
@@ -315,7 +321,7 @@ def stores(query: dict[str, Any]) -> Any:
 
 
 class StorePage(QueryPage):
-    """A page of stores, each with its items and tags: three queries."""
+    """A page of stores, each with its items and tags: four queries (count included)."""
 
     def load(self, page: Select[Any]) -> list[dict[str, Any]]:
         shown = [{**_STORE(row), "items": [], "tags": []} for row in rows(page)]
@@ -365,7 +371,7 @@ def tags_of(store_id: int) -> Any:
 
 
 class TagPage(QueryPage):
-    """A page of tags, each with its store and items: three queries."""
+    """A page of tags, each with its store and items: three queries (count included)."""
 
     def load(self, page: Select[Any]) -> list[dict[str, Any]]:
         return _with_items(rows(page))

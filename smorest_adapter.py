@@ -1,15 +1,20 @@
 """What this API changes in flask-smorest where it offers no public way: one place.
 
-Each method here overrides a private one of flask-smorest 0.47, named in its
-comment; tests/test_smorest_adapter.py fails loudly when one of them is
-renamed, moved or called differently by a new release, and tests each
-change's effect. Everything else uses flask-smorest's public API.
+Five methods here override private ones of flask-smorest 0.47, each named
+in its comment; `check_etag` overrides the public one, and marks a write
+checked in the request's ETag bookkeeping (flask-smorest's private
+`_get_etag_ctx` and its "etag_checked" key) as flask-smorest's own does.
+tests/test_smorest_adapter.py fails loudly when any of these is renamed,
+moved or called differently by a new release, and tests each change's
+effect. Everything else uses flask-smorest's public API.
 
 The ETag policy: ETags are sent on every GET and honoured in If-None-Match
 (304) and in If-Match on PUT and DELETE (412 when stale), but If-Match is
 never required: clients written without ETags keep working. flask-smorest
 would answer a write without If-Match 428.
 """
+
+import warnings
 
 from apispec import APISpec
 from flask import request
@@ -48,6 +53,10 @@ class OptionalIfMatch:
         flask-smorest's guard still warns (an error in the tests) about a
         write that never calls check_etag.
         """
+        if request.method not in self.METHODS_NEEDING_CHECK_ETAG:
+            warnings.warn(
+                f"ETag cannot be checked on {request.method} request.", stacklevel=2
+            )
         if request.if_match:
             try:
                 super().check_etag(etag_data, etag_schema)
@@ -57,7 +66,7 @@ class OptionalIfMatch:
                     message="The resource has changed since it was read: "
                     "If-Match does not match its current ETag.",
                 )
-        elif request.method in self.METHODS_NEEDING_CHECK_ETAG:
+        else:
             etag_context()[ETAG_CHECKED] = True
 
     # EtagMixin._check_not_modified raises a 304 without the ETag, which

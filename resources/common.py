@@ -29,6 +29,13 @@ def get_or_404(model, ident: int, message: str, *, lock: str | None = None):
     return instance
 
 
+def found_or_404(shown, message: str):
+    """`shown` (a read of queries.py), or a 404 with `message` when it is None."""
+    if shown is None:
+        abort(404, message=message)
+    return shown
+
+
 def violation(error: IntegrityError) -> str | None:
     """Which kind of constraint `error` broke: "unique", "foreign_key" or None."""
     code = error_code(error)

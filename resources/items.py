@@ -2,7 +2,6 @@
 
 from flask.views import MethodView
 from flask_jwt_extended import current_user
-from flask_smorest import abort
 
 import queries
 from api import Blueprint
@@ -13,6 +12,7 @@ from resources.common import (
     LOCATION_HEADER,
     commit_or_abort,
     delete_and_commit,
+    found_or_404,
     get_or_404,
     location,
 )
@@ -80,10 +80,7 @@ class ItemView(MethodView):
 
         The item with its store and tags.
         """
-        item = queries.item(item_id)
-        if item is None:
-            abort(404, message=ITEM_NOT_FOUND)
-        return item
+        return found_or_404(queries.item(item_id), ITEM_NOT_FOUND)
 
     @blp.auth_required()
     @blp.arguments(ItemUpdateSchema, example={"price": 19.5})

@@ -2,7 +2,6 @@
 
 from flask.views import MethodView
 from flask_jwt_extended import current_user
-from flask_smorest import abort
 
 import queries
 from api import Blueprint
@@ -13,6 +12,7 @@ from resources.common import (
     LOCATION_HEADER,
     commit_or_abort,
     delete_and_commit,
+    found_or_404,
     get_or_404,
     location,
 )
@@ -71,10 +71,7 @@ class StoreView(MethodView):
 
         The store with its items and tags.
         """
-        store = queries.store(store_id)
-        if store is None:
-            abort(404, message=STORE_NOT_FOUND)
-        return store
+        return found_or_404(queries.store(store_id), STORE_NOT_FOUND)
 
     @blp.auth_required()
     @blp.arguments(PlainStoreSchema, example={"name": "Corner Shop"})

@@ -15,6 +15,7 @@ from resources.common import (
     LOCATION_HEADER,
     commit_or_abort,
     delete_and_commit,
+    found_or_404,
     get_or_404,
     location,
     read_before_commit,
@@ -89,10 +90,7 @@ class TagView(MethodView):
 
         The tag with its store and the items it is linked to.
         """
-        tag = queries.tag(tag_id)
-        if tag is None:
-            abort(404, message=TAG_NOT_FOUND)
-        return tag
+        return found_or_404(queries.tag(tag_id), TAG_NOT_FOUND)
 
     @blp.auth_required(admin=True)
     @blp.response(200, MessageSchema, example={"message": "Tag deleted."})

@@ -10,7 +10,7 @@ from flask_smorest import abort
 import blocklist
 from api import Blueprint
 from audit import audit
-from auth import issue_tokens, locked_user
+from auth import issue_tokens, locked_user, rotate
 from blocklist import expiry_of
 from db import db
 from models import UserModel
@@ -115,15 +115,7 @@ class Refresh(MethodView):
         refreshes is revoked, so whoever holds them logs in again. A refresh
         token revoked by a logout answers 401 `token_revoked` only.
         """
-        claims = get_jwt()
-        if not blocklist.revoke(claims["jti"], expiry_of(claims), blocklist.ROTATED):
-            # Revoked since it was checked: by a concurrent refresh with it
-            # (a reuse), or by a logout of its login (not one).
-            if blocklist.was_rotated(claims["jti"]):
-                blocklist.revoke_family(claims)
-            abort(401, message="The token has been revoked.", error="token_revoked")
-        family = blocklist.family_of(claims)
-        return issue_tokens(current_user, fresh=False, family=family), 200, NO_STORE
+        return rotate(get_jwt()), 200, NO_STORE
 
 
 @blp.route("/logout")

@@ -47,10 +47,12 @@ class PostgresServer:
         except SQLAlchemyError as error:
             unreachable("PostgreSQL", self.url.render_as_string(), error)
 
-    def create_database(self) -> str:
+    def create_database(self, template: str | None = None) -> str:
+        """A new database; a copy of `template` (a database URL) when given."""
         name = f"stores_test_{uuid.uuid4().hex[:12]}"
+        copy = f' TEMPLATE "{make_url(template).database}"' if template else ""
         with self.admin.connect() as connection:
-            connection.execute(text(f'CREATE DATABASE "{name}"'))
+            connection.execute(text(f'CREATE DATABASE "{name}"{copy}'))
         return self.url.set(database=name).render_as_string(hide_password=False)
 
     def drop_database(self, url: str) -> None:

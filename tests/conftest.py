@@ -85,8 +85,15 @@ def shared_sqlite(migrated_sqlite, tmp_path_factory):
     engine.dispose()
 
 
+def needs(backend: str) -> None:
+    """Skip a test of this server when TEST_BACKENDS leaves it out (make test-fast)."""
+    if backend not in BACKENDS:
+        pytest.skip(f"TEST_BACKENDS={','.join(BACKENDS)} leaves {backend} out")
+
+
 @pytest.fixture(scope="session")
 def postgres():
+    needs("postgresql")
     server = PostgresServer()
     yield server
     server.close()
@@ -105,6 +112,7 @@ def migrated_postgres(postgres):
 
 @pytest.fixture(scope="session")
 def redis():
+    needs("postgresql")  # Redis comes with the PostgreSQL backend only
     client = redis_server()
     yield client
     client.close()
@@ -177,11 +185,20 @@ def make_app(app_factory, app_config):
     return make
 
 
-@pytest.fixture
-def fresh_postgres(postgres):
-    """A migrated PostgreSQL database for this test alone."""
+@pytest.fixture(scope="session")
+def postgres_template(postgres):
+    """A PostgreSQL database built by the migrations once, copied by
+    `fresh_postgres` (nothing connects to it, as a template requires)."""
     url = postgres.create_database()
     migrate(url)
+    yield url
+    postgres.drop_database(url)
+
+
+@pytest.fixture
+def fresh_postgres(postgres, postgres_template):
+    """A migrated PostgreSQL database for this test alone, copied from the template."""
+    url = postgres.create_database(template=postgres_template)
     yield url
     postgres.drop_database(url)
 
@@ -205,11 +222,17 @@ def app(app_config, shared_apps, make_app):
     test, so they are built per test.
     """
     if set(app_config) != {"SQLALCHEMY_DATABASE_URI"}:
-        return make_app()
+        yield make_app()
+        return
     url = app_config["SQLALCHEMY_DATABASE_URI"]
     if url not in shared_apps:
         shared_apps[url] = build_app(url)
-    return shared_apps[url]
+    app = shared_apps[url]
+    settings = dict(app.config)
+    yield app
+    # Flask refuses new hooks and routes on an app that has served; settings
+    # it cannot guard, so a test that changed the shared app's fails here.
+    assert dict(app.config) == settings, "a test changed the shared app's config"
 
 
 @pytest.fixture

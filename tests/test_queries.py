@@ -7,7 +7,8 @@ import pytest
 from sqlalchemy import event, insert
 
 from db import db
-from models import ItemModel
+from models import ItemModel, StoreModel, TagModel
+from schemas import ItemSchema, StoreSchema, TagSchema
 from tests.helpers import create_item, create_store, create_tag, link
 
 
@@ -102,3 +103,58 @@ def test_a_late_page_of_10000_items_costs_what_the_first_does(
     item_rows = [sql for sql in late_page if sql.startswith("SELECT items.")]
     assert len(item_rows) == 1 and "LIMIT" in item_rows[0]
     assert any(sql.startswith("SELECT count(*)") for sql in late_page)
+
+
+@pytest.fixture
+def catalogue(client, user_headers):
+    """Two stores; the first with three items (one without a description),
+    two tags linked crosswise, and a price with cents."""
+    first = create_store(client, user_headers, "first")["id"]
+    create_store(client, user_headers, "second")
+    items = [
+        create_item(client, user_headers, first, name, price)["id"]
+        for name, price in (("b", 17.99), ("a", 0.1), ("c", 99999999.99))
+    ]
+    tags = [create_tag(client, user_headers, first, name)["id"] for name in "yx"]
+    for item_id, tag_id in (
+        (items[0], tags[1]),
+        (items[0], tags[0]),
+        (items[2], tags[0]),
+    ):
+        assert link(client, user_headers, item_id, tag_id).status_code == 201
+    return first, items, tags
+
+
+def test_the_fast_reads_answer_what_the_schemas_dump_of_the_models_is(
+    app, client, user_headers, catalogue
+):
+    """Every read of queries.py, one and listed, equals the schema's own dump
+    of the ORM objects: the same fields, nested lists in the same order, and
+    the same JSON for prices."""
+
+    first, items, tags = catalogue
+    reads = {
+        f"/store/{first}": (StoreSchema(), StoreModel, first),
+        f"/item/{items[0]}": (ItemSchema(), ItemModel, items[0]),
+        f"/tag/{tags[0]}": (TagSchema(), TagModel, tags[0]),
+        "/store": (StoreSchema(many=True), StoreModel, None),
+        "/item": (ItemSchema(many=True), ItemModel, None),
+        f"/store/{first}/tag": (TagSchema(many=True), TagModel, None),
+    }
+    for path, (schema, model, ident) in reads.items():
+        answer = client.get(path, headers=user_headers)
+        assert answer.status_code == 200, path
+        with app.app_context():
+            if ident is not None:
+                shown = schema.dump(db.session.get(model, ident))
+            else:
+                rows = db.session.scalars(db.select(model).order_by(model.id))
+                shown = schema.dump(
+                    [
+                        row
+                        for row in rows
+                        if model is not TagModel or row.store_id == first
+                    ]
+                )
+            expected = json.loads(app.json.dumps(shown))
+        assert answer.get_json() == expected, path
