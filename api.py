@@ -18,6 +18,7 @@ from werkzeug.routing import IntegerConverter
 
 import auth
 import errors
+import ownership
 from db import MAX_ID
 from errors import ErrorSchema
 from jsonio import Parser
@@ -37,7 +38,10 @@ DESCRIPTION = (
     "and `/refresh` are rate limited (429 with `Retry-After`); bodies over "
     "64 KiB are a 413. `POST /logout/all` and `PUT /me/password` revoke "
     "every token of the user; a rotated refresh token sent again revokes "
-    "every token of its login. **Concurrency**: racing requests get the "
+    "every token of its login. **Ownership**: a store is its creator's "
+    "(`owner_id`); only its owner or an admin may change it, its items, its "
+    "tags and their links (others get 403 `forbidden`); reads are open to "
+    "every token. **Concurrency**: racing requests get the "
     "answers they would get one after the other; of several writes with "
     "one `If-Match`, exactly one succeeds. **Outages**: a 503 with "
     "`Retry-After` when the database is unreachable or stays busy."
@@ -149,3 +153,17 @@ class Blueprint(OptionalIfMatch, flask_smorest.Blueprint):
     ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
         """Guard a view with a bearer token (auth.guard), as its outermost decorator."""
         return auth.guard(self, fresh=fresh, refresh=refresh, admin=admin)
+
+    def owner_required(
+        self,
+        owned: ownership.Owned,
+        *,
+        lock: str | None = None,
+        from_body: str | None = None,
+        audited_as: str = "admin_changed_store",
+    ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+        """Only the owner of the changed row's store, or an admin, may call
+        the view, which gets the row (ownership.guard); below `arguments`."""
+        return ownership.guard(
+            self, owned, lock=lock, from_body=from_body, audited_as=audited_as
+        )

@@ -1,6 +1,6 @@
 """The SQLAlchemy object shared by models, resources and migrations, and its locking rules."""
 
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from flask_sqlalchemy import SQLAlchemy
 from sqlalchemy import MetaData, Table, event
@@ -78,6 +78,21 @@ def get_for_update(model: type[M], ident: int, *, key_share: bool = False) -> M 
     but lets rows that point at it (an item of a store) be inserted meanwhile.
     A delete takes the full lock, so such inserts wait and then find it gone.
     """
+    _write_lock_on_sqlite()
+    lock = {"key_share": True} if key_share else True
+    return db.session.get(model, ident, with_for_update=lock, populate_existing=True)
+
+
+def first_for_update(statement: Any, of: Any, *, key_share: bool = False) -> Any:
+    """The first row of `statement`, its `of` entity locked as get_for_update
+    locks a row (rows of other tables it joins are read, not locked); or None."""
+    _write_lock_on_sqlite()
+    locked = statement.with_for_update(key_share=key_share, of=of)
+    options = {"populate_existing": True}
+    return db.session.execute(locked, execution_options=options).first()
+
+
+def _write_lock_on_sqlite() -> None:
     connection = db.session.connection()
     # The sqlite3 module opens a transaction by itself only before a write
     # statement; reads before it run outside any transaction.
@@ -85,8 +100,6 @@ def get_for_update(model: type[M], ident: int, *, key_share: bool = False) -> M 
         raw = connection.connection.driver_connection
         if raw is not None and not raw.in_transaction:
             connection.exec_driver_sql("BEGIN IMMEDIATE")
-    lock = {"key_share": True} if key_share else True
-    return db.session.get(model, ident, with_for_update=lock, populate_existing=True)
 
 
 def insert_unless_present(table: Table, **values) -> bool:

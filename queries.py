@@ -112,7 +112,12 @@ class Shape:
 # without a Decimal made for every row on the way.
 PRICE = type_coerce(ItemModel.price, Float)
 
-STORE = Shape(PlainStoreSchema, id=StoreModel.id, name=StoreModel.name)
+STORE = Shape(
+    PlainStoreSchema,
+    id=StoreModel.id,
+    name=StoreModel.name,
+    owner_id=StoreModel.owner_id,
+)
 ITEM = Shape(
     PlainItemSchema,
     id=ItemModel.id,
@@ -122,7 +127,13 @@ ITEM = Shape(
 )
 TAG = Shape(PlainTagSchema, id=TagModel.id, name=TagModel.name)
 # The same, beside another shape's columns in one row.
-STORE_OF = Shape(PlainStoreSchema, "store.", id=StoreModel.id, name=StoreModel.name)
+STORE_OF = Shape(
+    PlainStoreSchema,
+    "store.",
+    id=StoreModel.id,
+    name=StoreModel.name,
+    owner_id=StoreModel.owner_id,
+)
 TAG_OF = Shape(PlainTagSchema, "tag.", id=TagModel.id, name=TagModel.name)
 
 expect_relations(StoreSchema, items=PlainItemSchema, tags=PlainTagSchema)
@@ -315,6 +326,8 @@ _ITEM_OF_STORE, _TAG_OF_STORE = ITEM.reader(ITEMS_OF_STORES), TAG.reader(TAGS_OF
 def stores(query: dict[str, Any]) -> Any:
     """The SELECT of the stores `query` asks for (its filter and sort)."""
     statement = STORES
+    if "owner_id" in query:
+        statement = statement.where(StoreModel.owner_id == query["owner_id"])
     if "q" in query:
         statement = statement.where(name_contains(StoreModel.name, query["q"]))
     return sorted_by(statement, query["sort"], STORE_SORTS)

@@ -216,6 +216,16 @@ class Price(fields.Decimal):
 class PlainStoreSchema(Schema):
     id = fields.Integer(dump_only=True)
     name = Name(required=True, metadata={"example": "Corner Shop"})
+    owner_id = fields.Integer(
+        dump_only=True,
+        allow_none=True,
+        metadata={
+            "description": "The user who owns the store (its creator, unless an "
+            "admin handed it over); null when the owner was deleted, or for a "
+            "store made before stores had owners.",
+            "example": 1,
+        },
+    )
 
 
 class PlainItemSchema(Schema):
@@ -276,6 +286,15 @@ class ItemUpdateSchema(Schema):
 class TagSchema(PlainTagSchema):
     store = fields.Nested(PlainStoreSchema, dump_only=True)
     items = fields.Nested(PlainItemSchema, many=True, dump_only=True)
+
+
+class OwnerSchema(Schema):
+    user_id = fields.Integer(
+        required=True,
+        strict=True,
+        validate=validate.Range(min=1, max=MAX_ID),
+        metadata={"description": "The user who is to own the store.", "example": 2},
+    )
 
 
 class TagUnlinkSchema(Schema):
@@ -369,6 +388,10 @@ class PagedQuerySchema(Schema):
 
 
 class StoreQuerySchema(PagedQuerySchema):
+    owner_id = fields.Integer(
+        validate=validate.Range(min=1, max=MAX_ID),
+        metadata={"description": "Only stores this user owns."},
+    )
     q = SearchFilter()
     sort = sort_field("id", "name")
 

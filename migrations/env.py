@@ -41,6 +41,13 @@ def run_migrations_online():
     configure_args = current_app.extensions["migrate"].configure_args
     configure_args.setdefault("process_revision_directives", skip_empty_autogenerate)
     with target_db.engine.connect() as connection:
+        # Batch mode copies a table on SQLite; with foreign keys enforced,
+        # dropping a parent's old copy would delete its children. So they are
+        # off while migrations run and on again after, both outside the
+        # migrations' transaction (inside one SQLite ignores the pragma).
+        sqlite = connection.dialect.name == "sqlite"
+        if sqlite:
+            connection.exec_driver_sql("PRAGMA foreign_keys=OFF")
         context.configure(
             connection=connection,
             target_metadata=target_db.metadata,
@@ -48,6 +55,9 @@ def run_migrations_online():
         )
         with context.begin_transaction():
             context.run_migrations()
+        if sqlite:
+            connection.commit()
+            connection.exec_driver_sql("PRAGMA foreign_keys=ON")
 
 
 if context.is_offline_mode():

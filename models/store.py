@@ -2,7 +2,7 @@
 
 from typing import TYPE_CHECKING
 
-from sqlalchemy import String
+from sqlalchemy import ForeignKey, String
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from db import Model
@@ -18,6 +18,11 @@ class StoreModel(Model):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(String(80), unique=True)
+    # Who may change the store and what is in it, besides admins. None for a
+    # store whose owner was deleted, or made before stores had owners.
+    owner_id: Mapped[int | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL"), index=True
+    )
 
     # passive_deletes: the database's ON DELETE CASCADE removes children and
     # their links in one statement instead of the ORM loading them first.

@@ -63,6 +63,7 @@ def commit_or_abort(
     conflict: str | None = None,
     missing_parent: dict | None = None,
     parent_not_found: str | None = None,
+    creator_gone: bool = False,
 ) -> None:
     """Read what the answer shows of `shown`, commit, or roll back and answer
     what the client got wrong.
@@ -70,7 +71,9 @@ def commit_or_abort(
     A unique constraint answers 409 with `conflict`. A foreign key that points
     nowhere (a parent deleted meanwhile included) answers 422 with
     `missing_parent` as the `errors` when the parent was named in the body,
-    or 404 with `parent_not_found` when it was named in the path. Anything
+    or 404 with `parent_not_found` when it was named in the path, or 401
+    `user_not_found` with `creator_gone` when it is the request's own user
+    (deleted since its token was checked). Anything
     else is a server fault and propagates (a 500 whose detail goes to the log).
     """
     try:
@@ -86,6 +89,12 @@ def commit_or_abort(
             abort(422, message="The request is invalid.", errors=missing_parent)
         if kind == "foreign_key" and parent_not_found is not None:
             abort(404, message=parent_not_found)
+        if kind == "foreign_key" and creator_gone:
+            abort(
+                401,
+                message="The user of this token no longer exists.",
+                error="user_not_found",
+            )
         raise
 
 

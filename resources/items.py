@@ -1,13 +1,12 @@
-"""Items: list, create (fresh token), read, update and (admins) delete."""
+"""Items: list, read; create (fresh token), update and delete by the store's owner or an admin."""
 
 from flask.views import MethodView
-from flask_jwt_extended import current_user
 
 import queries
 from api import Blueprint
-from audit import audit
 from db import db
 from models import ItemModel
+from ownership import Owned
 from resources.common import (
     LOCATION_HEADER,
     commit_or_abort,
@@ -16,12 +15,17 @@ from resources.common import (
     get_or_404,
     location,
 )
+from resources.stores import OWNED_STORE
 from schemas import ItemQuerySchema, ItemSchema, ItemUpdateSchema, MessageSchema
 
 blp = Blueprint("items", __name__, description="Items, each in one store.")
 
 ITEM_TAKEN = "An item with that name already exists in this store."
 ITEM_NOT_FOUND = "Item not found."
+
+
+# An item, as the writes that change it find it.
+OWNED_ITEM = Owned(ItemModel, "item", ITEM_NOT_FOUND)
 
 
 def get_item_or_404(item_id: int, *, lock: str | None = None) -> ItemModel:
@@ -53,11 +57,13 @@ class ItemList(MethodView):
     )
     @blp.response(201, ItemSchema, headers=LOCATION_HEADER)
     @blp.alt_response(409, description=ITEM_TAKEN)
-    def post(self, item_data):
-        """Create an item (fresh token)
+    @blp.owner_required(OWNED_STORE, from_body="store_id")
+    def post(self, item_data, store):
+        """Create an item (fresh token; the store's owner or an admin)
 
-        Needs a fresh access token, straight from `POST /login`. An unknown
-        `store_id` is a 422 with `errors.json.store_id`.
+        Needs a fresh access token, straight from `POST /login`, of the
+        store's owner or an admin. An unknown `store_id` is a 422 with
+        `errors.json.store_id`.
         """
         item = ItemModel(**item_data)
         db.session.add(item)
@@ -87,29 +93,28 @@ class ItemView(MethodView):
     @blp.response(200, ItemSchema)
     @blp.alt_response(404, description="Item not found. PUT never creates.")
     @blp.alt_response(409, description=ITEM_TAKEN)
-    def put(self, item_data, item_id):
-        """Update an item
+    @blp.owner_required(OWNED_ITEM, lock="update")
+    def put(self, item_data, item):
+        """Update an item (the store's owner or an admin)
 
         Changes any of `name`, `price` and `description` (at least one).
         An item cannot move to another store: `store_id` in the body is a 422.
         """
-        item = get_item_or_404(item_id, lock="update")
         blp.check_etag(item, ItemSchema)
         for field, value in item_data.items():
             setattr(item, field, value)
         commit_or_abort(item, conflict=ITEM_TAKEN)
         return item
 
-    @blp.auth_required(admin=True)
+    @blp.auth_required()
     @blp.response(200, MessageSchema, example={"message": "Item deleted."})
     @blp.alt_response(404, description="Item not found.")
-    def delete(self, item_id):
-        """Delete an item (admin)
+    @blp.owner_required(OWNED_ITEM, lock="delete", audited_as="admin_deleted_item")
+    def delete(self, item):
+        """Delete an item (the store's owner or an admin)
 
         Also removes its links to tags.
         """
-        item = get_item_or_404(item_id, lock="delete")
         blp.check_etag(item, ItemSchema)
         delete_and_commit(item)
-        audit("admin_deleted_item", current_user.id, target_id=item_id)
         return {"message": "Item deleted."}

@@ -1,16 +1,15 @@
 """Tags: per-store labels, and the links between tags and items."""
 
 from flask.views import MethodView
-from flask_jwt_extended import current_user
 from flask_smorest import abort
 from sqlalchemy import exists, select
 from sqlalchemy.exc import IntegrityError
 
 import queries
 from api import Blueprint
-from audit import audit
 from db import db, insert_unless_present
 from models import ItemModel, TagModel, items_tags
+from ownership import Owned
 from resources.common import (
     LOCATION_HEADER,
     commit_or_abort,
@@ -21,8 +20,8 @@ from resources.common import (
     read_before_commit,
     violation,
 )
-from resources.items import ITEM_NOT_FOUND, get_item_or_404
-from resources.stores import STORE_NOT_FOUND, get_store_or_404
+from resources.items import ITEM_NOT_FOUND, OWNED_ITEM
+from resources.stores import OWNED_STORE, STORE_NOT_FOUND, get_store_or_404
 from schemas import (
     MessageSchema,
     PagedQuerySchema,
@@ -36,6 +35,10 @@ blp = Blueprint("tags", __name__, description="Tags of a store, linked to its it
 TAG_TAKEN = "A tag with that name already exists in this store."
 TAG_NOT_FOUND = "Tag not found."
 TAG_LINKED = "The tag is linked to items; unlink them first."
+
+
+# A tag, as the writes that change it find it.
+OWNED_TAG = Owned(TagModel, "tag", TAG_NOT_FOUND)
 
 
 def get_tag_or_404(tag_id: int, *, lock: str | None = None) -> TagModel:
@@ -67,12 +70,13 @@ class TagsInStore(MethodView):
     @blp.response(201, TagSchema, headers=LOCATION_HEADER)
     @blp.alt_response(404, description="Store not found.")
     @blp.alt_response(409, description=TAG_TAKEN)
-    def post(self, tag_data, store_id):
-        """Create a tag in a store
+    @blp.owner_required(OWNED_STORE)
+    def post(self, tag_data, store):
+        """Create a tag in a store (the store's owner or an admin)
 
         Tag names are unique within their store.
         """
-        tag = TagModel(**tag_data, store=get_store_or_404(store_id))
+        tag = TagModel(**tag_data, store=store)
         db.session.add(tag)
         # The store may be deleted between the lookup and the commit.
         commit_or_abort(tag, conflict=TAG_TAKEN, parent_not_found=STORE_NOT_FOUND)
@@ -92,21 +96,20 @@ class TagView(MethodView):
         """
         return found_or_404(queries.tag(tag_id), TAG_NOT_FOUND)
 
-    @blp.auth_required(admin=True)
+    @blp.auth_required()
     @blp.response(200, MessageSchema, example={"message": "Tag deleted."})
     @blp.alt_response(404, description="Tag not found.")
     @blp.alt_response(409, description=TAG_LINKED)
-    def delete(self, tag_id):
-        """Delete a tag (admin)
+    @blp.owner_required(OWNED_TAG, lock="delete", audited_as="admin_deleted_tag")
+    def delete(self, tag):
+        """Delete a tag (the store's owner or an admin)
 
         Only a tag linked to no item can be deleted: unlink it first.
         """
-        tag = get_tag_or_404(tag_id, lock="delete")
         blp.check_etag(tag, TagSchema)
         # The links' foreign key refuses the delete while any remains, also
         # one committed by a request racing this one.
         delete_and_commit(tag, in_use=TAG_LINKED)
-        audit("admin_deleted_tag", current_user.id, target_id=tag_id)
         return {"message": "Tag deleted."}
 
 
@@ -124,14 +127,14 @@ class LinkTagToItem(MethodView):
     @blp.alt_response(
         422, description="The tag belongs to another store than the item."
     )
-    def post(self, item_id, tag_id):
-        """Link a tag to an item
+    @blp.owner_required(OWNED_ITEM)
+    def post(self, item, tag_id):
+        """Link a tag to an item (the store's owner or an admin)
 
         201 when the link is new, 200 when it already existed; there is never
         a duplicate link. The tag must belong to the item's store. `Location`
         points at the tag, which is what the body shows.
         """
-        item = get_item_or_404(item_id)
         tag = get_tag_or_404(tag_id)
         if tag.store_id != item.store_id:
             abort(
@@ -163,12 +166,12 @@ class LinkTagToItem(MethodView):
         description="The link is gone; `item` and `tag` show both after the removal.",
     )
     @blp.alt_response(404, description="Item not found, tag not found, or not linked.")
-    def delete(self, item_id, tag_id):
-        """Unlink a tag from an item
+    @blp.owner_required(OWNED_ITEM)
+    def delete(self, item, tag_id):
+        """Unlink a tag from an item (the store's owner or an admin)
 
         Removes the link only; the item and the tag remain.
         """
-        item = get_item_or_404(item_id)
         tag = get_tag_or_404(tag_id)
         # One DELETE decides, so two racing unlinks cannot both succeed.
         link = items_tags.delete().where(

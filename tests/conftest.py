@@ -303,6 +303,14 @@ def user_headers(client):
 
 
 @pytest.fixture
+def stranger_headers(client):
+    """Headers with a fresh access token of "mallory", a plain user who owns
+    none of the fixtures' stores."""
+    register(client, "mallory")
+    return auth_header(login(client, "mallory")["access_token"])
+
+
+@pytest.fixture
 def admin_headers(client, runner):
     """Headers with a fresh access token of an admin made by the CLI."""
     result = runner.invoke(
@@ -352,10 +360,12 @@ def race_report(request):
 
 
 def pytest_terminal_summary(terminalreporter):
+    # Recorded as the test's fixtures end, so in its teardown's report.
     races = [
         value
-        for report in terminalreporter.stats.get("passed", [])
-        if report.when == "call"
+        for reports in terminalreporter.stats.values()
+        for report in reports
+        if getattr(report, "when", None) == "teardown"
         for key, value in report.user_properties
         if key == RACE
     ]

@@ -1,6 +1,8 @@
 """The contract's authorization table, for every operation of /openapi.json and every
 kind of token: none, garbage, expired, the wrong type (refresh for access and the
-reverse), revoked, non-fresh, a fresh user's and a fresh admin's."""
+reverse), revoked, non-fresh, a fresh user's who owns the world's store, a
+stranger's (who owns nothing) and a fresh admin's; writes also on a store
+whose owner was deleted, which only admins may change."""
 
 import re
 from datetime import timedelta
@@ -39,19 +41,51 @@ CONTRACT = {
     "GET /store": [row("access", 200)],
     "POST /store": [row("access", 201, {"name": "New"})],
     "GET /store/{store_id}": [row("access", 200)],
-    "PUT /store/{store_id}": [row("access", 200, {"name": "Renamed"})],
-    "DELETE /store/{store_id}": [row("admin", 200)],
+    "PUT /store/{store_id}": [
+        row("owner", 200, {"name": "Renamed"}),
+        row("ownerless", 200, {"name": "Renamed"}, store_id="lone_store"),
+    ],
+    "DELETE /store/{store_id}": [
+        row("owner", 200),
+        row("ownerless", 200, store_id="lone_store"),
+    ],
+    "PUT /store/{store_id}/owner": [row("admin", 200, {"user_id": "other"})],
     "GET /item": [row("access", 200)],
-    "POST /item": [row("fresh", 201, {"name": "New", "price": 1, "store_id": "store"})],
+    "POST /item": [
+        row("fresh owner", 201, {"name": "New", "price": 1, "store_id": "store"}),
+        row(
+            "fresh ownerless",
+            201,
+            {"name": "New", "price": 1, "store_id": "lone_store"},
+        ),
+    ],
     "GET /item/{item_id}": [row("access", 200)],
-    "PUT /item/{item_id}": [row("access", 200, {"price": 3})],
-    "DELETE /item/{item_id}": [row("admin", 200)],
+    "PUT /item/{item_id}": [
+        row("owner", 200, {"price": 3}),
+        row("ownerless", 200, {"price": 3}, item_id="lone_item"),
+    ],
+    "DELETE /item/{item_id}": [
+        row("owner", 200),
+        row("ownerless", 200, item_id="lone_item"),
+    ],
     "GET /store/{store_id}/tag": [row("access", 200)],
-    "POST /store/{store_id}/tag": [row("access", 201, {"name": "new tag"})],
+    "POST /store/{store_id}/tag": [
+        row("owner", 201, {"name": "new tag"}),
+        row("ownerless", 201, {"name": "new tag"}, store_id="lone_store"),
+    ],
     "GET /tag/{tag_id}": [row("access", 200)],
-    "DELETE /tag/{tag_id}": [row("admin", 200, tag_id="free_tag")],
-    "POST /item/{item_id}/tag/{tag_id}": [row("access", 201, tag_id="free_tag")],
-    "DELETE /item/{item_id}/tag/{tag_id}": [row("access", 200)],
+    "DELETE /tag/{tag_id}": [
+        row("owner", 200, tag_id="free_tag"),
+        row("ownerless", 200, tag_id="lone_free_tag"),
+    ],
+    "POST /item/{item_id}/tag/{tag_id}": [
+        row("owner", 201, tag_id="free_tag"),
+        row("ownerless", 201, item_id="lone_item", tag_id="lone_free_tag"),
+    ],
+    "DELETE /item/{item_id}/tag/{tag_id}": [
+        row("owner", 200),
+        row("ownerless", 200, item_id="lone_item", tag_id="lone_tag"),
+    ],
     "POST /logout": [row("access", 200)],
     "POST /logout/all": [row("access", 200)],
     "GET /me": [row("access", 200)],
@@ -113,6 +147,7 @@ TOKENS = [
     "revoked",
     "non-fresh",
     "user",
+    "stranger",
     "admin",
 ]
 
@@ -138,12 +173,18 @@ def expected(level: str, token: str, success: int) -> tuple[int, str | None]:
         return 401, "fresh_token_required"
     if token != "admin" and "admin" in level:
         return 403, "forbidden"
+    # The world's store is the user's; nobody but an admin owns the lone one.
+    if "ownerless" in level and token != "admin":
+        return 403, "forbidden"
+    if "owner" in level and token not in ("user", "admin"):
+        return 403, "forbidden"
     return success, None
 
 
 @pytest.fixture
 def world(app, client, runner):
-    """Users with every kind of token, and a store with a tagged item."""
+    """Users with every kind of token; the user's store with a tagged item and
+    a free tag, and the same in a store whose owner was deleted."""
     result = runner.invoke(
         args=["users", "create-admin", "admin", "--password", PASSWORD]
     )
@@ -154,7 +195,12 @@ def world(app, client, runner):
         "other": register(client, "carol"),
     }
     register(client, "bob")
-    pairs = {"user": login(client, "alice"), "admin": login(client, "admin")}
+    register(client, "dave")
+    pairs = {
+        "user": login(client, "alice"),
+        "stranger": login(client, "dave"),
+        "admin": login(client, "admin"),
+    }
     pairs["non-fresh"] = client.post(
         "/refresh", headers=auth_header(login(client, "bob")["refresh_token"])
     ).get_json()
@@ -177,19 +223,40 @@ def world(app, client, runner):
             ),
         }
     ids = {"other": users["other"]["id"]}
-    for kind in ("user", "non-fresh", "admin"):
+    for kind in ("user", "stranger", "non-fresh", "admin"):
         headers = auth_header(pairs[kind]["access_token"])
         ids[f"me:{kind}"] = client.get("/me", headers=headers).get_json()["id"]
-    owner = auth_header(pairs["admin"]["access_token"])
-    store = create_store(client, owner, "Corner Shop")
+    ids.update(catalogue(client, auth_header(pairs["user"]["access_token"])))
+    register(client, "gone")
+    gone = login(client, "gone")
+    lone = catalogue(client, auth_header(gone["access_token"]), "lone_")
+    deleted = client.delete(
+        f"/user/{users_id(client, gone)}", headers=auth_header(gone["access_token"])
+    )
+    assert deleted.status_code == 200
+    ids.update(lone)
+    return pairs, ids
+
+
+def users_id(client, tokens: dict) -> int:
+    return client.get("/me", headers=auth_header(tokens["access_token"])).get_json()[
+        "id"
+    ]
+
+
+def catalogue(client, owner: dict, prefix: str = "") -> dict:
+    """A store of `owner`'s with an item, a tag linked to it and a free tag: their ids."""
+    store = create_store(client, owner, f"{prefix}Corner Shop")
     item = create_item(client, owner, store["id"], "Chair")
     tag = create_tag(client, owner, store["id"], "linked")
     assert link(client, owner, item["id"], tag["id"]).status_code == 201
     free_tag = create_tag(client, owner, store["id"], "free")
-    ids.update(
-        store=store["id"], item=item["id"], tag=tag["id"], free_tag=free_tag["id"]
-    )
-    return pairs, ids
+    return {
+        f"{prefix}store": store["id"],
+        f"{prefix}item": item["id"],
+        f"{prefix}tag": tag["id"],
+        f"{prefix}free_tag": free_tag["id"],
+    }
 
 
 def token_for(pairs: dict, token: str, level: str) -> str | None:

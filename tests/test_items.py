@@ -1,4 +1,5 @@
-"""Items: list, create (fresh token), read, update and (admins) delete, per the contract."""
+"""Items: list and read; create (fresh token), update and delete (the store's owner or an
+admin), per the contract."""
 
 import re
 
@@ -69,6 +70,11 @@ NON_INTEGER_ITEM_PATHS = [
 ]
 
 
+def plain_store(store: dict) -> dict:
+    """The PlainStore part of a Store."""
+    return {"id": store["id"], "name": store["name"], "owner_id": store["owner_id"]}
+
+
 def item_body(store_id: int, **fields) -> dict:
     return {"name": "Chair", "price": 17.99, "store_id": store_id, **fields}
 
@@ -93,7 +99,7 @@ def test_create_item_returns_201_with_the_item(client, user_headers, store):
     assert body["name"] == "Chair"
     assert body["price"] == 17.99
     assert body["description"] is None
-    assert body["store"] == {"id": store["id"], "name": store["name"]}
+    assert body["store"] == plain_store(store)
     assert body["tags"] == []
 
 
@@ -284,10 +290,11 @@ def test_create_item_with_a_name_taken_in_another_store_is_allowed(
     assert response.get_json()["store"]["id"] == other["id"]
 
 
-def test_create_item_needs_a_fresh_token(client, nonfresh_headers, store):
-    response = client.post(
-        "/item", json=item_body(store["id"]), headers=nonfresh_headers
-    )
+def test_create_item_needs_a_fresh_token(client, nonfresh_headers):
+    # Bob's own store: a non-fresh token of its owner is still refused.
+    own = create_store(client, nonfresh_headers, "Bob's Shop")
+
+    response = client.post("/item", json=item_body(own["id"]), headers=nonfresh_headers)
 
     assert_error(response, 401, error="fresh_token_required")
     assert client.get("/item", headers=nonfresh_headers).get_json() == []
@@ -305,7 +312,7 @@ def test_get_item_returns_the_item(client, user_headers, store, item):
         "name": "Chair",
         "price": 17.99,
         "description": None,
-        "store": {"id": store["id"], "name": store["name"]},
+        "store": plain_store(store),
         "tags": [],
     }
 
@@ -371,7 +378,7 @@ def test_list_items_nests_store_and_plain_tags(client, user_headers, store, item
 
     (listed,) = response.get_json()
     assert set(listed) == ITEM_KEYS
-    assert listed["store"] == {"id": store["id"], "name": store["name"]}
+    assert listed["store"] == plain_store(store)
     assert listed["tags"] == [{"id": tag["id"], "name": tag["name"]}]
     assert set(listed["tags"][0]) == PLAIN_TAG_KEYS
 
@@ -568,11 +575,30 @@ def test_deleted_item_is_gone(client, admin_headers, store, item):
     )
 
 
-def test_delete_item_as_plain_user_is_403(client, user_headers, item):
+def test_delete_item_as_the_stores_owner_says_item_deleted(client, user_headers, item):
     response = client.delete(f"/item/{item['id']}", headers=user_headers)
 
-    assert_error(response, 403, error="forbidden")
-    assert client.get(f"/item/{item['id']}", headers=user_headers).status_code == 200
+    assert response.status_code == 200
+    assert response.get_json() == {"message": "Item deleted."}
+    assert_error(
+        client.get(f"/item/{item['id']}", headers=user_headers), 404, "Item not found."
+    )
+
+
+def test_delete_item_by_another_user_is_403(
+    client, user_headers, stranger_headers, item
+):
+    response = client.delete(f"/item/{item['id']}", headers=stranger_headers)
+
+    assert_error(
+        response,
+        403,
+        "Only the store's owner or an admin may change it.",
+        error="forbidden",
+    )
+    fetched = client.get(f"/item/{item['id']}", headers=user_headers)
+    assert fetched.status_code == 200
+    assert fetched.get_json() == item
 
 
 def test_delete_missing_item_is_404(client, admin_headers):

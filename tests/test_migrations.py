@@ -85,3 +85,53 @@ def test_foreign_keys_are_enforced_on_sqlite(tmp_path):
         assert connection.scalar(text("PRAGMA foreign_keys")) == 1
     with app.app_context():
         db.engine.dispose()
+
+
+BEFORE_OWNERS = "c4e8a1f0b2d3"
+CATALOGUE = (
+    "INSERT INTO users (id, username, password_hash) VALUES (1, 'jane', 'x')",
+    "INSERT INTO stores (id, name) VALUES (1, 'Corner Shop')",
+    "INSERT INTO items (id, name, price, store_id) VALUES (1, 'Chair', 17.99, 1)",
+    "INSERT INTO tags (id, name, store_id) VALUES (1, 'furniture', 1)",
+    "INSERT INTO items_tags (item_id, tag_id) VALUES (1, 1)",
+)
+
+
+def counts() -> dict:
+    with db.engine.connect() as connection:
+        return {
+            table: connection.scalar(text(f"SELECT count(*) FROM {table}"))
+            for table in ("users", "stores", "items", "tags", "items_tags")
+        }
+
+
+def test_store_owners_leave_existing_stores_ownerless_and_keep_their_contents(
+    empty_app,
+):
+    """The owners' migration copies `stores` on SQLite: nothing that points at
+    a store is lost on the way up or down, and existing stores have no owner."""
+    upgrade(revision=BEFORE_OWNERS)
+    with db.engine.begin() as connection:
+        for statement in CATALOGUE:
+            connection.execute(text(statement))
+    before = counts()
+
+    upgrade()
+
+    assert counts() == before
+    with db.engine.connect() as connection:
+        assert connection.scalar(text("SELECT owner_id FROM stores")) is None
+        connection.execute(text("UPDATE stores SET owner_id = 1"))
+        connection.commit()
+        # A deleted owner leaves the store, ownerless.
+        connection.execute(text("DELETE FROM users WHERE id = 1"))
+        connection.commit()
+        assert connection.scalar(text("SELECT owner_id FROM stores")) is None
+    after_upgrade = counts()
+
+    downgrade(revision=BEFORE_OWNERS)
+
+    assert counts() == after_upgrade == {**before, "users": 0}
+    assert "owner_id" not in {
+        c["name"] for c in inspect(db.engine).get_columns("stores")
+    }

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 import pytest
 
 from tests.conftest import build_app
-from tests.helpers import PASSWORD, create_item, create_tag, link, resolve
+from tests.helpers import PASSWORD, create_item, create_tag, link, register, resolve
 
 # The components whose shape is checked wherever an answer shows them.
 SHAPES = {"Store", "Item", "Tag", "User"}
@@ -31,16 +31,18 @@ METHODS = {"get", "post", "put", "patch", "delete"}
 class Request:
     """How to get one answer from the `world` fixture's data: the body (a
     dict, or made from the world's ids), the world objects filling the path
-    where they differ from PATH_VALUES, and the lists that are necessarily
-    empty in this answer (at paths as shape_problems names them)."""
+    where they differ from PATH_VALUES, the lists that are necessarily
+    empty in this answer (at paths as shape_problems names them), and
+    whether an admin asks (for an admin-only answer) rather than alice."""
 
     body: dict | Callable[[dict], dict] | None = None
     path: dict = field(default_factory=dict)
     empty: frozenset = frozenset()
+    admin: bool = False
 
 
-def request(body=None, empty=(), **path) -> Request:
-    return Request(body, path, frozenset(empty))
+def request(body=None, empty=(), admin=False, **path) -> Request:
+    return Request(body, path, frozenset(empty), admin)
 
 
 # Which object of the world fills each path parameter, unless a row says.
@@ -60,6 +62,10 @@ REQUESTS = {
     ),
     "GET /store/{store_id} 200": request(),
     "PUT /store/{store_id} 200": request({"name": "Renamed Shop"}),
+    # An admin hands alice's store to another registered user.
+    "PUT /store/{store_id}/owner 200": request(
+        lambda ids: {"user_id": ids["other_user"]}, admin=True
+    ),
     "GET /item 200": request(),
     "POST /item 201": request(
         lambda ids: {"name": "Lamp", "price": 5.5, "store_id": ids["store"]},
@@ -209,7 +215,7 @@ def shape_problems(
 def world(client, user_headers, store, item, tag):
     """Alice's store with two items and two tags, linked so that every list
     an answer shows has elements, also after the item and the tag are
-    unlinked: {name: id}."""
+    unlinked, and another user, dave: {name: id}."""
     other_item = create_item(client, user_headers, store["id"], "Table", 120)
     other_tag = create_tag(client, user_headers, store["id"], "oak")
     for item_id, tag_id in [
@@ -219,6 +225,7 @@ def world(client, user_headers, store, item, tag):
     ]:
         assert link(client, user_headers, item_id, tag_id).status_code == 201
     me = client.get("/me", headers=user_headers).get_json()
+    other_user = register(client, "dave")
     return {
         "store": store["id"],
         "item": item["id"],
@@ -226,6 +233,7 @@ def world(client, user_headers, store, item, tag):
         "other_item": other_item["id"],
         "other_tag": other_tag["id"],
         "me": me["id"],
+        "other_user": other_user["id"],
     }
 
 
@@ -240,7 +248,7 @@ def body_of(row: Request, ids: dict) -> dict | None:
 
 @pytest.mark.parametrize("answer", DOCUMENTED)
 def test_answer_shows_exactly_its_documented_fields(
-    client, user_headers, spec, world, answer
+    client, user_headers, admin_headers, spec, world, answer
 ):
     if answer not in REQUESTS:
         pytest.fail(f"{answer} shows a shape but has no row in REQUESTS: add one")
@@ -251,7 +259,7 @@ def test_answer_shows_exactly_its_documented_fields(
         url_of(path, row, world),
         method=method,
         json=body_of(row, world),
-        headers=user_headers,
+        headers=admin_headers if row.admin else user_headers,
     )
 
     body = response.get_json()

@@ -1,4 +1,4 @@
-"""Stores: list, create, read, rename and (admins) delete, per the API contract."""
+"""Stores: list, create, read, rename and delete (the owner or an admin), per the API contract."""
 
 import pytest
 from sqlalchemy import func, select
@@ -15,7 +15,7 @@ from tests.helpers import (
     location_path,
 )
 
-STORE_KEYS = {"id", "name", "items", "tags"}
+STORE_KEYS = {"id", "name", "owner_id", "items", "tags"}
 PLAIN_ITEM_KEYS = {"id", "name", "price", "description"}
 PLAIN_TAG_KEYS = {"id", "name"}
 
@@ -46,6 +46,8 @@ def test_create_store_returns_201_with_an_empty_store(client, user_headers):
     assert set(body) == STORE_KEYS
     assert isinstance(body["id"], int)
     assert body["name"] == "Corner Shop"
+    # The caller becomes its owner.
+    assert body["owner_id"] == client.get("/me", headers=user_headers).get_json()["id"]
     assert body["items"] == []
     assert body["tags"] == []
 
@@ -125,9 +127,11 @@ def test_get_store_returns_the_store(client, user_headers, store):
     assert response.get_json() == {
         "id": store["id"],
         "name": "Corner Shop",
+        "owner_id": store["owner_id"],
         "items": [],
         "tags": [],
     }
+    assert isinstance(store["owner_id"], int)
 
 
 def test_get_store_nests_plain_items_and_plain_tags(client, user_headers, store):
@@ -230,6 +234,7 @@ def test_rename_store_returns_the_renamed_store(client, user_headers, store):
     assert set(body) == STORE_KEYS
     assert body["id"] == store["id"]
     assert body["name"] == "Big Shop"
+    assert body["owner_id"] == store["owner_id"]
 
 
 def test_rename_store_is_persisted(client, user_headers, store):
@@ -313,11 +318,35 @@ def test_deleted_store_is_gone(client, admin_headers, store):
     assert client.get("/store", headers=admin_headers).get_json() == []
 
 
-def test_delete_store_as_plain_user_is_403(client, user_headers, store):
+def test_delete_store_as_its_owner_says_store_deleted(client, user_headers, store):
     response = client.delete(f"/store/{store['id']}", headers=user_headers)
 
-    assert_error(response, 403, error="forbidden")
-    assert client.get(f"/store/{store['id']}", headers=user_headers).status_code == 200
+    assert response.status_code == 200
+    assert response.get_json() == {"message": "Store deleted."}
+    assert_error(
+        client.get(f"/store/{store['id']}", headers=user_headers),
+        404,
+        "Store not found.",
+    )
+
+
+def test_delete_store_by_another_user_is_403(
+    client, user_headers, stranger_headers, store, item
+):
+    before = client.get(f"/store/{store['id']}", headers=user_headers).get_json()
+
+    response = client.delete(f"/store/{store['id']}", headers=stranger_headers)
+
+    assert_error(
+        response,
+        403,
+        "Only the store's owner or an admin may change it.",
+        error="forbidden",
+    )
+    after = client.get(f"/store/{store['id']}", headers=user_headers)
+    assert after.status_code == 200
+    assert after.get_json() == before
+    assert client.get(f"/item/{item['id']}", headers=user_headers).status_code == 200
 
 
 def test_delete_missing_store_is_404(client, admin_headers):

@@ -31,6 +31,11 @@ NON_INTEGER_TAG_PATHS = [
 ]
 
 
+def plain_store(store: dict) -> dict:
+    """The PlainStore part of a Store."""
+    return {"id": store["id"], "name": store["name"], "owner_id": store["owner_id"]}
+
+
 def plain(item: dict) -> dict:
     """The PlainItem part of an Item."""
     return {key: item[key] for key in PLAIN_ITEM_KEYS}
@@ -53,7 +58,7 @@ def test_create_tag_returns_201_with_the_tag(client, user_headers, store):
     assert set(body) == TAG_KEYS
     assert isinstance(body["id"], int)
     assert body["name"] == "furniture"
-    assert body["store"] == {"id": store["id"], "name": store["name"]}
+    assert body["store"] == plain_store(store)
     assert body["items"] == []
 
 
@@ -201,7 +206,7 @@ def test_list_store_tags_nests_store_and_plain_items(
 
     (listed,) = response.get_json()
     assert set(listed) == TAG_KEYS
-    assert listed["store"] == {"id": store["id"], "name": store["name"]}
+    assert listed["store"] == plain_store(store)
     assert listed["items"] == [plain(item)]
 
 
@@ -221,7 +226,7 @@ def test_get_tag_returns_the_tag(client, user_headers, store, tag):
     assert response.get_json() == {
         "id": tag["id"],
         "name": "furniture",
-        "store": {"id": store["id"], "name": store["name"]},
+        "store": plain_store(store),
         "items": [],
     }
 
@@ -276,11 +281,30 @@ def test_deleted_tag_is_gone(client, admin_headers, store, tag):
     assert listed.get_json() == []
 
 
-def test_delete_tag_as_plain_user_is_403(client, user_headers, tag):
+def test_delete_unlinked_tag_as_the_stores_owner_says_tag_deleted(
+    client, user_headers, tag
+):
     response = client.delete(f"/tag/{tag['id']}", headers=user_headers)
 
-    assert_error(response, 403, error="forbidden")
-    assert client.get(f"/tag/{tag['id']}", headers=user_headers).status_code == 200
+    assert response.status_code == 200
+    assert response.get_json() == {"message": "Tag deleted."}
+    assert_error(
+        client.get(f"/tag/{tag['id']}", headers=user_headers), 404, "Tag not found."
+    )
+
+
+def test_delete_tag_by_another_user_is_403(client, user_headers, stranger_headers, tag):
+    response = client.delete(f"/tag/{tag['id']}", headers=stranger_headers)
+
+    assert_error(
+        response,
+        403,
+        "Only the store's owner or an admin may change it.",
+        error="forbidden",
+    )
+    fetched = client.get(f"/tag/{tag['id']}", headers=user_headers)
+    assert fetched.status_code == 200
+    assert fetched.get_json() == tag
 
 
 def test_delete_missing_tag_is_404(client, admin_headers):
@@ -325,7 +349,7 @@ def test_link_tag_to_item_returns_201_with_the_linked_tag(
     assert response.get_json() == {
         "id": tag["id"],
         "name": tag["name"],
-        "store": {"id": store["id"], "name": store["name"]},
+        "store": plain_store(store),
         "items": [plain(item)],
     }
 
@@ -417,7 +441,7 @@ def test_unlink_tag_from_item_returns_both_after_the_removal(
     assert body["tag"] == {
         "id": tag["id"],
         "name": tag["name"],
-        "store": {"id": store["id"], "name": store["name"]},
+        "store": plain_store(store),
         "items": [],
     }
     assert set(body) == {"message", "item", "tag"}

@@ -526,13 +526,18 @@ def test_deleted_users_token_does_not_pass_to_the_next_registered_user(client):
 # Admin rights are read from the database on each request
 
 
-def test_demoted_admin_loses_admin_rights_at_once(app, client, admin_headers):
-    store = create_store(client, admin_headers, "Corner Shop")
+def test_demoted_admin_loses_admin_rights_at_once(
+    app, client, admin_headers, user_headers
+):
+    # Alice's store: only admin rights let the admin delete it.
+    store = create_store(client, user_headers, "Corner Shop")
     set_admin(app, "admin", False)
 
     response = client.delete(f"/store/{store['id']}", headers=admin_headers)
 
     assert_error(response, 403, error="forbidden")
+    assert client.get(f"/store/{store['id']}", headers=user_headers).status_code == 200
+    assert me(client, admin_headers)["is_admin"] is False
 
 
 def test_demoted_admin_can_no_longer_get_other_accounts(app, client, admin_headers):
@@ -545,7 +550,10 @@ def test_demoted_admin_can_no_longer_get_other_accounts(app, client, admin_heade
 
 
 def test_promoted_user_gains_admin_rights_at_once(app, client, user_headers):
-    store = create_store(client, user_headers, "Corner Shop")
+    # Carol's store: only admin rights let alice delete it.
+    register(client, "carol")
+    carol_headers = auth_header(login(client, "carol")["access_token"])
+    store = create_store(client, carol_headers, "Corner Shop")
     set_admin(app, "alice", True)
 
     response = client.delete(f"/store/{store['id']}", headers=user_headers)
