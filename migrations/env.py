@@ -28,13 +28,16 @@ def skip_empty_autogenerate(context, revision, directives):
 
 
 def run_migrations_offline():
-    context.configure(
-        url=config.get_main_option("sqlalchemy.url"),
-        target_metadata=target_db.metadata,
-        literal_binds=True,
-    )
+    url = config.get_main_option("sqlalchemy.url")
+    context.configure(url=url, target_metadata=target_db.metadata, literal_binds=True)
+    # As online (below): SQLite's foreign keys off while tables are copied.
+    sqlite = url.startswith("sqlite")
+    if sqlite:
+        context.execute("PRAGMA foreign_keys=OFF")
     with context.begin_transaction():
         context.run_migrations()
+    if sqlite:
+        context.execute("PRAGMA foreign_keys=ON")
 
 
 def run_migrations_online():
@@ -53,11 +56,20 @@ def run_migrations_online():
             target_metadata=target_db.metadata,
             **configure_args,
         )
-        with context.begin_transaction():
-            context.run_migrations()
-        if sqlite:
-            connection.commit()
-            connection.exec_driver_sql("PRAGMA foreign_keys=ON")
+        try:
+            with context.begin_transaction():
+                context.run_migrations()
+            if sqlite:
+                connection.commit()
+                broken = connection.exec_driver_sql("PRAGMA foreign_key_check").all()
+                if broken:
+                    raise RuntimeError(
+                        f"rows point at nothing after migrating: {broken}"
+                    )
+        finally:
+            if sqlite:
+                connection.rollback()
+                connection.exec_driver_sql("PRAGMA foreign_keys=ON")
 
 
 if context.is_offline_mode():

@@ -1,4 +1,4 @@
-"""Stores: list, create, read, rename and (admins) delete."""
+"""Stores: list, create and read; rename and delete (owner or admin); hand over (admin)."""
 
 from flask.views import MethodView
 from flask_jwt_extended import current_user

@@ -236,7 +236,8 @@ class UserView(MethodView):
         """Delete a user (fresh token)
 
         Your own account, or any account for an admin. Every token of the
-        deleted user then fails with 401 `user_not_found`.
+        deleted user then fails with 401 `user_not_found`. The user's stores
+        stay, ownerless (`owner_id` null): only admins may change them.
         """
         user = get_user_for(user_id, lock="delete")
         blp.check_etag(user, UserSchema)

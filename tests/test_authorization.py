@@ -1,8 +1,8 @@
 """The contract's authorization table, for every operation of /openapi.json and every
 kind of token: none, garbage, expired, the wrong type (refresh for access and the
 reverse), revoked, non-fresh, a fresh user's who owns the world's store, a
-stranger's (who owns nothing) and a fresh admin's; writes also on a store
-whose owner was deleted, which only admins may change."""
+stranger's (who owns nothing), a fresh admin's, and the deleted owner's of a
+store that is now ownerless, which only admins may change."""
 
 import re
 from datetime import timedelta
@@ -149,6 +149,7 @@ TOKENS = [
     "user",
     "stranger",
     "admin",
+    "deleted owner",
 ]
 
 # What a token that fails before any permission check gets.
@@ -167,6 +168,8 @@ def expected(level: str, token: str, success: int) -> tuple[int, str | None]:
         return success, None
     if token in REFUSED:
         return 401, REFUSED[token]
+    if token == "deleted owner":
+        return 401, "user_not_found"
     if level == "refresh":
         return success, None
     if token == "non-fresh" and "fresh" in level:
@@ -234,6 +237,7 @@ def world(app, client, runner):
         f"/user/{users_id(client, gone)}", headers=auth_header(gone["access_token"])
     )
     assert deleted.status_code == 200
+    pairs["deleted owner"] = gone
     ids.update(lone)
     return pairs, ids
 

@@ -114,11 +114,19 @@ def test_store_owners_leave_existing_stores_ownerless_and_keep_their_contents(
     with db.engine.begin() as connection:
         for statement in CATALOGUE:
             connection.execute(text(statement))
+        # A store made and deleted: its id is never given out again.
+        connection.execute(text("INSERT INTO stores (id, name) VALUES (9, 'Gone')"))
+        connection.execute(text("DELETE FROM stores WHERE id = 9"))
     before = counts()
 
     upgrade()
 
     assert counts() == before
+    if db.engine.dialect.name == "sqlite":  # PostgreSQL's sequences never go back
+        with db.engine.begin() as connection:
+            connection.execute(text("INSERT INTO stores (name) VALUES ('Next')"))
+            assert connection.scalar(text("SELECT max(id) FROM stores")) == 10
+            connection.execute(text("DELETE FROM stores WHERE id = 10"))
     with db.engine.connect() as connection:
         assert connection.scalar(text("SELECT owner_id FROM stores")) is None
         connection.execute(text("UPDATE stores SET owner_id = 1"))

@@ -55,13 +55,16 @@ class MobileClient:
         self.tokens = response.get_json()
 
     def get(self, path: str):
-        response = self._get(path)
+        return self.send("GET", path)
+
+    def send(self, method: str, path: str, body=None):
+        response = self._send(method, path, body)
         if (
             response.status_code == 401
             and response.get_json()["error"] == "token_expired"
         ):
             self.refresh()
-            response = self._get(path)
+            response = self._send(method, path, body)
         return response
 
     def refresh(self) -> None:
@@ -71,7 +74,12 @@ class MobileClient:
         self.tokens = response.get_json()
 
     def _get(self, path: str):
-        return self.client.get(path, headers=self._bearer("access_token"))
+        return self._send("GET", path)
+
+    def _send(self, method: str, path: str, body=None):
+        return self.client.open(
+            path, method=method, json=body, headers=self._bearer("access_token")
+        )
 
     def _bearer(self, kind: str) -> dict:
         return {"Authorization": f"Bearer {self.tokens[kind]}"}
@@ -132,3 +140,25 @@ def test_second_refresh_with_the_old_refresh_token_is_revoked(short_lived_app, c
 
     assert response.status_code == 401
     assert response.get_json()["error"] == "token_revoked"
+
+
+def test_the_owners_writes_carry_on_across_a_refresh(short_lived_app, clock):
+    """The app's user changes their own store before and after its token is
+    refreshed; creating an item needs a fresh token, which a refresh is not."""
+    client = short_lived_app.test_client()
+    register(client, "mobile")
+    app = MobileClient(client)
+    app.log_in("mobile")
+    store = app.send("POST", "/store", {"name": "My stall"}).get_json()
+    item = {"name": "Jam", "price": 3.5, "store_id": store["id"]}
+    assert app.send("POST", "/item", item).status_code == 201
+
+    clock.advance(90)  # the access token has expired
+    renamed = app.send("PUT", f"/store/{store['id']}", {"name": "Our stall"})
+
+    assert app.refreshes == 1
+    assert renamed.status_code == 200
+    assert renamed.get_json()["owner_id"] == store["owner_id"]
+    second = app.send("POST", "/item", {**item, "name": "Honey"})
+    assert second.status_code == 401
+    assert second.get_json()["error"] == "fresh_token_required"

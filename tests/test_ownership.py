@@ -323,7 +323,11 @@ def test_writes_racing_a_hand_over_are_each_judged_by_one_owner(server, report):
         assert handed.status == 200
         assert {answer.status for answer in writes} <= {200, 403}
         for n, answer in enumerate(writes):
-            report[f"{'old' if n % 2 else 'new'} {answer.status}"] += 1
+            writer = "old" if n % 2 else "new"
+            report[f"{writer} {answer.status}"] += 1
+            if answer.status == 200:
+                # Answered as judged: the store shows the writer as its owner.
+                assert answer.body["store"]["owner_id"] == ids[writer]
         stored = server("GET", path).body["price"]
         passed = [prices[n] for n, answer in enumerate(writes) if answer.status == 200]
         assert stored in passed or (not passed and stored == 1)

@@ -17,9 +17,10 @@ one refuses to run with it on.
 """
 
 import warnings
+from contextlib import contextmanager
 
 import sqlalchemy as sa
-from alembic import op
+from alembic import context, op
 
 revision = "d7a3b9c2e5f1"
 down_revision = "c4e8a1f0b2d3"
@@ -30,23 +31,49 @@ FK = "fk_stores_owner_id_users"
 INDEX = "ix_stores_owner_id"
 
 
+# The copy keeps `stores` AUTOINCREMENT (ids never reused), which reflection
+# does not see; and the table's place in sqlite_sequence, which dropping the
+# old copy forgets, is put back after (ids_kept).
+COPY = {"table_kwargs": {"sqlite_autoincrement": True}}
+
+
 def refuse_to_delete_contents():
     """Stop unless SQLite's foreign keys are off (migrations/env.py turns them
     off): copying `stores` with them on would delete its items and tags."""
-    bind = op.get_bind()
-    if (
-        bind.dialect.name == "sqlite"
-        and bind.exec_driver_sql("PRAGMA foreign_keys").scalar()
-    ):
+    if context.is_offline_mode() or op.get_bind().dialect.name != "sqlite":
+        return
+    if op.get_bind().exec_driver_sql("PRAGMA foreign_keys").scalar():
         raise RuntimeError(
             "SQLite enforces foreign keys: copying `stores` would delete its "
             "items and tags. Run migrations through migrations/env.py."
         )
 
 
+@contextmanager
+def ids_kept():
+    """Keep the highest id `stores` ever gave out across a copy on SQLite."""
+    if context.is_offline_mode() or op.get_bind().dialect.name != "sqlite":
+        yield
+        return
+    bind = op.get_bind()
+    seq = "SELECT seq FROM sqlite_sequence WHERE name = 'stores'"
+    highest = bind.exec_driver_sql(seq).scalar()
+    yield
+    if highest is not None:
+        bind.exec_driver_sql(
+            "UPDATE sqlite_sequence SET seq = max(seq, ?) WHERE name = 'stores'",
+            (highest,),
+        )
+        if bind.exec_driver_sql(seq).scalar() is None:
+            bind.exec_driver_sql(
+                "INSERT INTO sqlite_sequence (name, seq) VALUES ('stores', ?)",
+                (highest,),
+            )
+
+
 def upgrade():
     refuse_to_delete_contents()
-    with op.batch_alter_table("stores") as batch:
+    with ids_kept(), op.batch_alter_table("stores", **COPY) as batch:
         batch.add_column(sa.Column("owner_id", sa.Integer(), nullable=True))
         batch.create_foreign_key(FK, "users", ["owner_id"], ["id"], ondelete="SET NULL")
         batch.create_index(INDEX, ["owner_id"])
@@ -60,7 +87,7 @@ def downgrade():
         warnings.filterwarnings(
             "ignore", "Skipped unsupported reflection of expression-based index"
         )
-        with op.batch_alter_table("stores") as batch:
+        with ids_kept(), op.batch_alter_table("stores", **COPY) as batch:
             batch.drop_index(INDEX)
             batch.drop_constraint(FK, type_="foreignkey")
             batch.drop_column("owner_id")
