@@ -28,16 +28,15 @@ def skip_empty_autogenerate(context, revision, directives):
 
 
 def run_migrations_offline():
-    url = config.get_main_option("sqlalchemy.url")
-    context.configure(url=url, target_metadata=target_db.metadata, literal_binds=True)
-    # As online (below): SQLite's foreign keys off while tables are copied.
-    sqlite = url.startswith("sqlite")
-    if sqlite:
-        context.execute("PRAGMA foreign_keys=OFF")
+    # SQL scripts (`flask db upgrade --sql`) are for PostgreSQL: on SQLite,
+    # batch mode needs a live database to copy tables from.
+    context.configure(
+        url=config.get_main_option("sqlalchemy.url"),
+        target_metadata=target_db.metadata,
+        literal_binds=True,
+    )
     with context.begin_transaction():
         context.run_migrations()
-    if sqlite:
-        context.execute("PRAGMA foreign_keys=ON")
 
 
 def run_migrations_online():

@@ -5,6 +5,7 @@ stranger's (who owns nothing), a fresh admin's, and the deleted owner's of a
 store that is now ownerless, which only admins may change."""
 
 import re
+from collections import ChainMap, defaultdict
 from datetime import timedelta
 
 import pytest
@@ -279,8 +280,8 @@ def request_for(
 ) -> tuple[str, str, dict]:
     """The method, URL and body of `operation` on the world's objects."""
     method, path = operation.split(" ")
-    me = ids.get(f"me:{token}", ids["other"])
-    objects = {**ids, "me": me}
+    me = ids[f"me:{token}"] if f"me:{token}" in ids else ids["other"]
+    objects = ChainMap({"me": me}, ids)
     names = {**DEFAULT_PATH_VALUES, **rule["path"]}
     url = re.sub(r"\{(\w+)\}", lambda match: str(objects[names[match[1]]]), path)
     body = rule["body"]
@@ -289,12 +290,36 @@ def request_for(
     return method, url, body
 
 
+# Tokens refused by their signature, expiry or type alone, before any row is
+# read: their requests need no world, just ids in the paths.
+UNREAD = {"none", "garbage", "expired", "wrong type"}
+
+
+def unread_world(app) -> tuple[dict, dict]:
+    """Tokens that are refused unread, and ids of nothing."""
+    with app.app_context():
+        pairs = {
+            "expired": {
+                "access_token": create_access_token("1", expires_delta=timedelta(-1)),
+                "refresh_token": create_refresh_token("1", expires_delta=timedelta(-1)),
+            },
+            "user": {
+                "access_token": create_access_token("1"),
+                "refresh_token": create_refresh_token("1"),
+            },
+        }
+    return pairs, defaultdict(lambda: 1)
+
+
 @pytest.mark.parametrize("token", TOKENS)
 @pytest.mark.parametrize(("operation", "rule"), CASES)
 def test_endpoint_answers_each_token_as_the_contract_says(
-    client, world, operation, rule, token
+    request, app, client, operation, rule, token
 ):
-    pairs, ids = world
+    if token in UNREAD and rule["level"] != "anyone":
+        pairs, ids = unread_world(app)
+    else:
+        pairs, ids = request.getfixturevalue("world")
     bearer = token_for(pairs, token, rule["level"])
     headers = auth_header(bearer) if bearer else {}
     method, url, body = request_for(operation, rule, ids, token)

@@ -20,7 +20,7 @@ import warnings
 from contextlib import contextmanager
 
 import sqlalchemy as sa
-from alembic import context, op
+from alembic import op
 
 revision = "d7a3b9c2e5f1"
 down_revision = "c4e8a1f0b2d3"
@@ -40,9 +40,11 @@ COPY = {"table_kwargs": {"sqlite_autoincrement": True}}
 def refuse_to_delete_contents():
     """Stop unless SQLite's foreign keys are off (migrations/env.py turns them
     off): copying `stores` with them on would delete its items and tags."""
-    if context.is_offline_mode() or op.get_bind().dialect.name != "sqlite":
-        return
-    if op.get_bind().exec_driver_sql("PRAGMA foreign_keys").scalar():
+    bind = op.get_bind()
+    if (
+        bind.dialect.name == "sqlite"
+        and bind.exec_driver_sql("PRAGMA foreign_keys").scalar()
+    ):
         raise RuntimeError(
             "SQLite enforces foreign keys: copying `stores` would delete its "
             "items and tags. Run migrations through migrations/env.py."
@@ -52,10 +54,10 @@ def refuse_to_delete_contents():
 @contextmanager
 def ids_kept():
     """Keep the highest id `stores` ever gave out across a copy on SQLite."""
-    if context.is_offline_mode() or op.get_bind().dialect.name != "sqlite":
+    bind = op.get_bind()
+    if bind.dialect.name != "sqlite":
         yield
         return
-    bind = op.get_bind()
     seq = "SELECT seq FROM sqlite_sequence WHERE name = 'stores'"
     highest = bind.exec_driver_sql(seq).scalar()
     yield
