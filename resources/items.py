@@ -12,7 +12,6 @@ from resources.common import (
     commit_or_abort,
     delete_and_commit,
     found_or_404,
-    get_or_404,
     location,
 )
 from resources.stores import OWNED_STORE
@@ -26,10 +25,6 @@ ITEM_NOT_FOUND = "Item not found."
 
 # An item, as the writes that change it find it.
 OWNED_ITEM = Owned(ItemModel, "item", ITEM_NOT_FOUND)
-
-
-def get_item_or_404(item_id: int, *, lock: str | None = None) -> ItemModel:
-    return get_or_404(ItemModel, item_id, ITEM_NOT_FOUND, lock=lock)
 
 
 @blp.route("/item")

@@ -1,7 +1,7 @@
 """Ownership (contract, section 3): only a store's owner or an admin changes it.
 
 tests/test_authorization.py answers every operation for the owner, a
-stranger and an admin, on an owned and on an ownerless store. Here: a
+stranger_headers and an admin, on an owned and on an ownerless store. Here: a
 refused write changes nothing, a deleted owner leaves their stores
 ownerless, admins hand stores over, `GET /store?owner_id=` filters, admin
 writes to others' stores are audited, and a hand-over racing its old and
@@ -28,7 +28,7 @@ from tests.helpers import (
 )
 from tests.servers import race
 from tests.test_audit import audit_lines
-from tests.test_concurrency import ROUNDS
+from tests.test_concurrency import RACERS, ROUNDS
 
 FORBIDDEN = "Only the store's owner or an admin may change it."
 
@@ -36,11 +36,6 @@ FORBIDDEN = "Only the store's owner or an admin may change it."
 # the record of how their rounds came out.
 server = test_concurrency.server
 report = test_concurrency.report
-
-
-@pytest.fixture
-def stranger(stranger_headers):
-    return stranger_headers
 
 
 @pytest.fixture
@@ -94,11 +89,11 @@ def everything(client, headers) -> list:
 
 @pytest.mark.parametrize("write", WRITES)
 def test_a_strangers_write_is_403_and_changes_nothing(
-    client, user_headers, stranger, shop, write
+    client, user_headers, stranger_headers, shop, write
 ):
     before = everything(client, user_headers)
 
-    response = send(client, stranger, shop, write)
+    response = send(client, stranger_headers, shop, write)
 
     assert_error(response, 403, message=FORBIDDEN, error="forbidden")
     assert everything(client, user_headers) == before
@@ -129,7 +124,7 @@ def test_a_created_store_is_its_creators(client, user_headers):
 
 
 def test_a_deleted_owner_leaves_their_stores_ownerless_and_for_admins_only(
-    client, admin_headers, stranger
+    client, admin_headers, stranger_headers
 ):
     owner_tokens = login(client, register(client, "olga")["username"])
     owner = auth_header(owner_tokens["access_token"])
@@ -137,7 +132,7 @@ def test_a_deleted_owner_leaves_their_stores_ownerless_and_for_admins_only(
     me = client.get("/me", headers=owner).get_json()
     assert client.delete(f"/user/{me['id']}", headers=owner).status_code == 200
 
-    shown = client.get(f"/store/{store['id']}", headers=stranger).get_json()
+    shown = client.get(f"/store/{store['id']}", headers=stranger_headers).get_json()
     assert shown["owner_id"] is None
     assert_error(
         client.put(f"/store/{store['id']}", json={"name": "X"}, headers=owner),
@@ -145,7 +140,9 @@ def test_a_deleted_owner_leaves_their_stores_ownerless_and_for_admins_only(
         error="user_not_found",
     )
     assert_error(
-        client.put(f"/store/{store['id']}", json={"name": "X"}, headers=stranger),
+        client.put(
+            f"/store/{store['id']}", json={"name": "X"}, headers=stranger_headers
+        ),
         403,
         error="forbidden",
     )
@@ -156,9 +153,9 @@ def test_a_deleted_owner_leaves_their_stores_ownerless_and_for_admins_only(
 
 
 def test_an_admin_hands_a_store_over(
-    client, user_headers, admin_headers, stranger, shop
+    client, user_headers, admin_headers, stranger_headers, shop
 ):
-    mallory = client.get("/me", headers=stranger).get_json()
+    mallory = client.get("/me", headers=stranger_headers).get_json()
 
     response = client.put(
         f"/store/{shop['store']}/owner",
@@ -170,7 +167,7 @@ def test_an_admin_hands_a_store_over(
     assert response.get_json()["owner_id"] == mallory["id"]
     assert set(response.get_json()) == {"id", "name", "owner_id", "items", "tags"}
     # The new owner may change it; the old one no longer.
-    assert send(client, stranger, shop, "update the item").status_code == 200
+    assert send(client, stranger_headers, shop, "update the item").status_code == 200
     assert_error(send(client, user_headers, shop, "update the item"), 403)
 
 
@@ -195,9 +192,9 @@ def test_a_hand_over_to_no_user_is_422(
 
 
 def test_a_hand_over_is_404_for_an_unknown_store_and_403_for_a_non_admin(
-    client, user_headers, admin_headers, stranger
+    client, user_headers, admin_headers, stranger_headers
 ):
-    mallory = client.get("/me", headers=stranger).get_json()
+    mallory = client.get("/me", headers=stranger_headers).get_json()
     body = {"user_id": mallory["id"]}
 
     assert_error(
@@ -212,12 +209,12 @@ def test_a_hand_over_is_404_for_an_unknown_store_and_403_for_a_non_admin(
 
 
 def test_owner_id_filters_the_stores_with_q_sort_and_paging(
-    client, user_headers, stranger
+    client, user_headers, stranger_headers
 ):
     alice = client.get("/me", headers=user_headers).get_json()["id"]
     for name in ("b shop", "a shop", "c kiosk"):
         create_store(client, user_headers, name)
-    create_store(client, stranger, "a shop of mallory")
+    create_store(client, stranger_headers, "a shop of mallory")
 
     def names(**query):
         response = client.get("/store", query_string=query, headers=user_headers)
@@ -256,9 +253,11 @@ def test_an_admins_write_to_a_store_they_do_not_own_is_audited(
     assert lines[0]["action"] == f"PUT /item/{shop['item']}"
 
 
-def test_a_hand_over_is_audited(client, admin_headers, stranger, shop, captured):
-    mallory = client.get("/me", headers=stranger).get_json()
-    before = client.get(f"/store/{shop['store']}", headers=stranger).get_json()
+def test_a_hand_over_is_audited(
+    client, admin_headers, stranger_headers, shop, captured
+):
+    mallory = client.get("/me", headers=stranger_headers).get_json()
+    before = client.get(f"/store/{shop['store']}", headers=stranger_headers).get_json()
     captured.clear()
 
     client.put(
@@ -279,8 +278,9 @@ def test_a_hand_over_is_audited(client, admin_headers, stranger, shop, captured)
 @pytest.mark.slow
 def test_writes_racing_a_hand_over_are_each_judged_by_one_owner(server, report):
     """An admin hands a store from one user to another while both update its
-    item: every answer is 200 or 403, nothing fails, the last 200 is what
-    stays, and after the hand-over only the new owner's writes pass."""
+    item, 16 requests released together: every answer is 200 or 403, each 200
+    names its writer as owner, what stays is what a 200 wrote, and after the
+    hand-over only the new owner's writes pass."""
     suffix = uuid.uuid4().hex[:8]
     tokens = {}
     ids = {}
@@ -311,7 +311,7 @@ def test_writes_racing_a_hand_over_are_each_judged_by_one_owner(server, report):
             )
         ]
         prices = {}
-        for n in range(14):
+        for n in range(RACERS - 1):  # with the hand-over, RACERS at once
             owner = "old" if n % 2 else "new"
             prices[n] = 100 + n
             calls.append(
@@ -338,17 +338,20 @@ def test_writes_racing_a_hand_over_are_each_judged_by_one_owner(server, report):
         assert after == {"old": 403, "new": 200}
 
 
-def test_a_hand_over_honours_if_match(client, admin_headers, stranger, shop):
-    mallory = client.get("/me", headers=stranger).get_json()
+def test_a_hand_over_honours_if_match(client, admin_headers, stranger_headers, shop):
+    mallory = client.get("/me", headers=stranger_headers).get_json()
     path = f"/store/{shop['store']}"
-    etag = client.get(path, headers=stranger).headers["ETag"]
+    etag = client.get(path, headers=stranger_headers).headers["ETag"]
     body = {"user_id": mallory["id"]}
 
     stale = client.put(
         f"{path}/owner", json=body, headers={**admin_headers, "If-Match": '"stale"'}
     )
     assert_error(stale, 412)
-    assert client.get(path, headers=stranger).get_json()["owner_id"] != mallory["id"]
+    assert (
+        client.get(path, headers=stranger_headers).get_json()["owner_id"]
+        != mallory["id"]
+    )
 
     current = client.put(
         f"{path}/owner", json=body, headers={**admin_headers, "If-Match": etag}
