@@ -13,7 +13,15 @@ from werkzeug.test import EnvironBuilder
 
 from db import db
 from faults import retried_once
-from tests.helpers import assert_error, auth_header, create_store, login, register
+from tests.helpers import (
+    PASSWORD,
+    assert_error,
+    auth_header,
+    create_store,
+    login,
+    register,
+)
+from tests.test_ownership import catalogue, everything, send
 
 # A trigger that fails `statement` on `table` with a real PostgreSQL error
 # when `condition` holds of the attempt's number, counted by a sequence (which
@@ -228,3 +236,58 @@ def test_an_error_outside_the_request_is_a_500_envelope(make_app):
     assert set(payload) == {"code", "status", "message"}
     assert (payload["code"], payload["status"]) == (500, "Internal Server Error")
     assert payload["message"] and "secret detail" not in payload["message"]
+
+
+# Each ownership-guarded write, and the statement it makes (tests/test_ownership.py).
+GUARDED_WRITES = pytest.mark.parametrize(
+    ("write", "statement", "table"),
+    [
+        ("rename the store", "UPDATE", "stores"),
+        ("delete the store", "DELETE", "stores"),
+        ("create an item", "INSERT", "items"),
+        ("update the item", "UPDATE", "items"),
+        ("delete the item", "DELETE", "items"),
+        ("create a tag", "INSERT", "tags"),
+        ("delete the free tag", "DELETE", "tags"),
+        ("link the free tag", "INSERT", "items_tags"),
+        ("unlink the tag", "DELETE", "items_tags"),
+        ("hand the store over", "UPDATE", "stores"),
+    ],
+)
+
+
+@GUARDED_WRITES
+def test_a_database_gone_in_the_middle_of_a_write_is_503_and_changes_nothing(
+    postgres_app, fresh_postgres, write, statement, table
+):
+    """The owner's (or, handing over, an admin's) write passes the ownership
+    check, then the server shuts down under its statement (SQLSTATE 57P01,
+    raised by a trigger): a 503 with Retry-After, and nothing half-written."""
+    client = postgres_app.test_client()
+    headers = signed_in(client)
+    result = postgres_app.test_cli_runner().invoke(
+        args=["users", "create-admin", "root", "--password", PASSWORD]
+    )
+    assert result.exit_code == 0, result.output
+    admin = auth_header(login(client, "root")["access_token"])
+    shop = catalogue(client, headers)
+    before = everything(client, headers)
+    fail_statements(
+        fresh_postgres,
+        condition=">= 1",
+        errcode="admin_shutdown",
+        statement=statement,
+        table=table,
+    )
+
+    if write == "hand the store over":
+        root = client.get("/me", headers=admin).get_json()["id"]
+        response = client.put(
+            f"/store/{shop['store']}/owner", json={"user_id": root}, headers=admin
+        )
+    else:
+        response = send(client, headers, shop, write)
+
+    assert_error(response, 503)
+    assert response.headers["Retry-After"]
+    assert everything(client, headers) == before

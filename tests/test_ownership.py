@@ -38,20 +38,26 @@ server = test_concurrency.server
 report = test_concurrency.report
 
 
-@pytest.fixture
-def shop(client, user_headers):
-    """Alice's store with an item, a tag linked to it and a free tag."""
-    store = create_store(client, user_headers, "Corner Shop")
-    item = create_item(client, user_headers, store["id"], "Chair", 17.99)
-    tag = create_tag(client, user_headers, store["id"], "linked")
-    free = create_tag(client, user_headers, store["id"], "free")
-    assert link(client, user_headers, item["id"], tag["id"]).status_code == 201
+def catalogue(client, headers) -> dict:
+    """A store of the `headers`' user with an item, a tag linked to it and a
+    free tag: their ids."""
+    store = create_store(client, headers, "Corner Shop")
+    item = create_item(client, headers, store["id"], "Chair", 17.99)
+    tag = create_tag(client, headers, store["id"], "linked")
+    free = create_tag(client, headers, store["id"], "free")
+    assert link(client, headers, item["id"], tag["id"]).status_code == 201
     return {
         "store": store["id"],
         "item": item["id"],
         "tag": tag["id"],
         "free": free["id"],
     }
+
+
+@pytest.fixture
+def shop(client, user_headers):
+    """Alice's store with an item, a tag linked to it and a free tag."""
+    return catalogue(client, user_headers)
 
 
 # Every write to a store and what is in it, on the `shop`.
