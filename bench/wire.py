@@ -1,0 +1,108 @@
+"""What a request sends to the database, as the database is sent it.
+
+`statements_sent(engine, send)` lists each statement, in short ("BEGIN",
+"SELECT items"), that runs while `send()` does: on PostgreSQL from libpq's
+trace of the wire (each one a round trip to the server, transaction control
+and pings included), on SQLite from its own trace callback (the BEGIN and
+COMMIT its driver adds included). The benchmark prints them per request, and
+tests/test_round_trips.py holds the hot reads to them.
+"""
+
+import re
+import sqlite3
+import tempfile
+from collections.abc import Callable
+
+import psycopg
+from sqlalchemy import event
+from sqlalchemy.engine import Engine
+
+# A message of libpq's trace: "F" (to the server) or "B" (back), its length,
+# its type, then its fields, which may run over several lines.
+_TRACED_MESSAGE = re.compile(
+    r"^([FB])\t\d+\t(\w+)\t?(.*?)(?=^[FB]\t\d+\t|\Z)", re.M | re.S
+)
+_TRACED_PARSE = re.compile(r'"([^"]*)" "(.*)" \d+', re.S)
+_TRACED_BIND = re.compile(r'"[^"]*" "([^"]*)"')
+
+
+def statement(sql: str) -> str:
+    """`sql` in short: its verb and first table ("SELECT items", "BEGIN")."""
+    words = sql.strip().rstrip(";").split()
+    if not words:
+        return "(empty)"
+    verb = words[0].upper()
+    for table in re.finditer(r"\b(?:FROM|INTO|UPDATE)\s+\"?(\w+)", sql, re.I):
+        before = sql[: table.start()]
+        if before.count("(") == before.count(")"):  # not in a subquery
+            return f"{verb} {table.group(1)}"
+    for table in re.finditer(r"\b(?:FROM|INTO|UPDATE)\s+\"?(\w+)", sql, re.I):
+        return f"{verb} {table.group(1)} (in a subquery)"
+    return " ".join(words[:3]) if verb in {"SELECT", "PRAGMA"} else verb
+
+
+def wire_statements(trace: str) -> list[str]:
+    """The SQL of each statement a libpq trace shows the client sending, one
+    per round trip (a simple Query, or an extended Parse/Bind/Execute ending
+    in Sync)."""
+    prepared: dict[str, str] = {}
+    sent, pending = [], ""
+    for direction, kind, fields in _TRACED_MESSAGE.findall(trace):
+        if direction != "F":
+            continue
+        if kind == "Query":
+            sent.append(fields.strip().strip('"'))
+        elif kind == "Parse":
+            name, sql = _TRACED_PARSE.search(fields).groups()
+            prepared[name] = pending = sql
+        elif kind == "Bind":
+            pending = prepared.get(_TRACED_BIND.search(fields).group(1), pending)
+        elif kind == "Sync":
+            sent.append(pending)
+            pending = ""
+    return sent
+
+
+MARK = "SELECT 'the request starts here'"
+
+
+def statements_sent(engine: Engine, send: Callable[[], object]) -> list[str]:
+    """Each statement the database is sent while `send()` runs, in short,
+    as the server sees them.
+
+    The pool is emptied and one connection opened before, as a warm worker
+    holds one; a mark sent on it (in autocommit, so it opens no transaction)
+    divides what connecting sends from what the request does.
+    """
+    sqlite_trace: list[str] = []
+    with tempfile.TemporaryFile() as trace_file:
+
+        def trace(dbapi_connection, _record):
+            if isinstance(dbapi_connection, sqlite3.Connection):
+                dbapi_connection.set_trace_callback(sqlite_trace.append)
+            else:
+                pgconn = dbapi_connection.pgconn
+                pgconn.trace(trace_file.fileno())
+                pgconn.set_trace_flags(
+                    psycopg.pq.Trace.SUPPRESS_TIMESTAMPS | psycopg.pq.Trace.REGRESS_MODE
+                )
+
+        engine.dispose()
+        event.listen(engine, "connect", trace)
+        try:
+            with engine.connect() as connection:
+                raw = connection.connection.dbapi_connection
+                if isinstance(raw, sqlite3.Connection):
+                    raw.execute(MARK)
+                else:
+                    raw.autocommit = True
+                    raw.execute(MARK)
+                    raw.autocommit = False
+            send()
+        finally:
+            engine.dispose()  # closing the connections ends their traces
+            event.remove(engine, "connect", trace)
+        trace_file.seek(0)
+        wire = wire_statements(trace_file.read().decode(errors="replace"))
+    sent = wire + sqlite_trace
+    return [statement(sql) for sql in sent[sent.index(MARK) + 1 :]]
