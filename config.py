@@ -30,9 +30,9 @@ DEFAULTS: dict[str, Any] = {
     # flask-swagger-ui ships: no CDN, works offline.
     "OPENAPI_SWAGGER_UI_URL": "/swagger-ui/assets/",
     "OPENAPI_SWAGGER_UI_CONFIG": {"displayRequestDuration": True},
-    # A connection that died while idle (a restarted server, a dropped link)
-    # is noticed and replaced before use, not handed to a request.
-    "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
+    # A connection that died while idle is replaced before use without a
+    # pre-ping's round trip (db.py, _refuse_dead_connections).
+    "SQLALCHEMY_ENGINE_OPTIONS": {},
     "REDIS_URL": None,
     "REDIS_KEY_PREFIX": "stores:",
     # Seconds to wait on an unreachable database or Redis before answering 503.

@@ -1,12 +1,18 @@
-"""The SQLAlchemy object shared by models, resources and migrations, and its locking rules."""
+"""The SQLAlchemy object shared by models, resources and migrations, and how its
+connections are used: reads outside transactions, live connections only, and the
+locking rules of writes."""
 
+import select
 from typing import TYPE_CHECKING, Any, TypeVar
+from weakref import WeakKeyDictionary
 
+import flask_sqlalchemy.session
+from flask import has_request_context, request
 from flask_sqlalchemy import SQLAlchemy
 from sqlalchemy import MetaData, Table, event
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, DisconnectionError
 
 # Deterministic constraint names let migrations alter constraints on SQLite
 # (batch mode) and PostgreSQL alike.
@@ -22,13 +28,55 @@ NAMING_CONVENTION = {
 # larger ones are refused before they reach a query.
 MAX_ID = 2**31 - 1
 
+# Requests that only read.
+READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+_autocommit_engines: "WeakKeyDictionary[Engine, Engine]" = WeakKeyDictionary()
+
+
+class Session(flask_sqlalchemy.session.Session):
+    """Flask-SQLAlchemy's session, which runs a read request's statements in
+    autocommit on PostgreSQL.
+
+    A read needs no transaction there: under READ COMMITTED every statement
+    reads its own snapshot either way, so a transaction only adds a BEGIN and
+    a ROLLBACK, two round trips to the server on each request. The
+    connection goes back to the pool in its default mode. SQLite's driver
+    already reads outside a transaction (it opens one before a write only).
+    A read request must not write: in autocommit each statement would commit
+    alone, and no lock would outlive its statement.
+    """
+
+    def get_bind(self, *args: Any, **kwargs: Any) -> Any:
+        bind = super().get_bind(*args, **kwargs)
+        if (
+            isinstance(bind, Engine)
+            and bind.dialect.name == "postgresql"
+            and has_request_context()
+            and request.method in READ_METHODS
+        ):
+            return _autocommit(bind)
+        return bind
+
+
+def _autocommit(engine: Engine) -> Engine:
+    """`engine`, in autocommit; the same object each time (a session keys its
+    connections by engine), sharing `engine`'s pool."""
+    reader = _autocommit_engines.get(engine)
+    if reader is None:
+        reader = _autocommit_engines[engine] = engine.execution_options(
+            isolation_level="AUTOCOMMIT"
+        )
+    return reader
+
+
 db = SQLAlchemy(
     metadata=MetaData(naming_convention=NAMING_CONVENTION),
     # An answer shows what its own transaction wrote and read. Reloading the
     # objects after the commit would read what other requests did since, or
     # fail on a row another request deleted in the meantime; so views read
     # what they show before they commit (resources/common.py).
-    session_options={"expire_on_commit": False},
+    session_options={"expire_on_commit": False, "class_": Session},
 )
 
 if TYPE_CHECKING:
@@ -49,6 +97,26 @@ def _enable_sqlite_foreign_keys(dbapi_connection, _connection_record):
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.close()
+
+
+@event.listens_for(Engine, "checkout")
+def _refuse_dead_connections(dbapi_connection, _record, _proxy):
+    """A pooled PostgreSQL connection that its server has closed (a restart, a
+    shutdown, a dropped link) is replaced before a request gets it.
+
+    An idle connection has nothing to read unless the server hung up: its
+    closing notice or end-of-file is waiting on the socket. Looking costs one
+    non-blocking poll instead of the round trip of a pre-ping (`SELECT 1`).
+    Raising DisconnectionError makes the pool discard it and connect anew.
+    """
+    if not type(dbapi_connection).__module__.startswith("psycopg"):
+        return
+    if dbapi_connection.closed or dbapi_connection.broken:
+        raise DisconnectionError("connection closed")
+    poll = select.poll()
+    poll.register(dbapi_connection.fileno(), select.POLLIN)
+    if poll.poll(0):
+        raise DisconnectionError("the server closed the connection")
 
 
 def error_code(error: DBAPIError) -> str | None:

@@ -1,0 +1,136 @@
+"""What a request sends to the database (db.py): a read sends its queries and nothing
+else (no BEGIN, no ROLLBACK, no pre-ping), a write runs in one transaction, and a
+pooled connection that its server closed is replaced before a request gets it.
+
+Statements are read as the database is sent them (bench/wire.py: libpq's trace on
+PostgreSQL, SQLite's trace callback), so transaction control and pings are seen."""
+
+from collections import Counter
+
+import psycopg
+import pytest
+from sqlalchemy.engine import make_url
+
+from bench.wire import statements_sent
+from db import db
+from tests.helpers import (
+    auth_header,
+    create_item,
+    create_store,
+    create_tag,
+    link,
+    login,
+    register,
+)
+
+CONTROL = {"BEGIN", "COMMIT", "ROLLBACK", "SELECT 1"}
+
+
+@pytest.fixture
+def catalog(client, user_headers) -> dict:
+    store = create_store(client, user_headers, "Corner shop")
+    item = create_item(client, user_headers, store["id"], "Chair")
+    tag = create_tag(client, user_headers, store["id"], "wood")
+    link(client, user_headers, item["id"], tag["id"])
+    return {"store": store["id"], "item": item["id"], "tag": tag["id"]}
+
+
+def sent(app, client, method: str, path: str, headers: dict, **body) -> list[str]:
+    """The statements one request sends, after one like it warmed the app."""
+
+    def send():
+        response = client.open(path, method=method, headers=headers, **body)
+        assert response.status_code < 300, response.get_json()
+
+    with app.app_context():
+        engine = db.engine
+    return statements_sent(engine, send)
+
+
+@pytest.mark.parametrize(
+    "path, queries",
+    [
+        ("/item/{item}", ["SELECT users", "SELECT items"]),
+        ("/store/{store}", ["SELECT users", "SELECT items"]),
+        ("/tag/{tag}", ["SELECT users", "SELECT tags", "SELECT items_tags"]),
+        ("/item", ["SELECT users", "SELECT items (in a subquery)", "SELECT items"]),
+        ("/me", ["SELECT users"]),
+    ],
+)
+def test_a_read_sends_its_queries_and_nothing_else(
+    app, client, user_headers, catalog, path, queries
+):
+    path = path.format(**catalog)
+
+    statements = sent(app, client, "GET", path, user_headers)
+
+    assert statements[: len(queries)] == queries
+    assert not CONTROL & set(statements), statements
+
+
+def test_a_write_runs_in_one_transaction(app, client, user_headers, catalog):
+    body = {"name": "Stool", "price": 5.5, "store_id": catalog["store"]}
+
+    statements = sent(app, client, "POST", "/item", user_headers, json=body)
+
+    assert statements.count("BEGIN") == 1, statements
+    assert statements.index("BEGIN") < statements.index("INSERT items")
+    assert statements[-1] == "COMMIT"
+    assert "ROLLBACK" not in statements
+
+
+@pytest.fixture
+def postgres_app(app_factory, fresh_postgres):
+    return app_factory(fresh_postgres)
+
+
+def test_a_read_hands_its_connection_back_to_transactions(postgres_app):
+    client = postgres_app.test_client()
+    register(client, "ann")
+    headers = auth_header(login(client, "ann")["access_token"])
+    assert client.get("/store", headers=headers).status_code == 200
+
+    with postgres_app.app_context():
+        pooled = db.engine.raw_connection()  # the one connection the read used
+        try:
+            assert pooled.driver_connection.autocommit is False
+        finally:
+            pooled.close()
+
+
+TERMINATIONS = 10
+
+
+def test_a_connection_its_server_closed_is_replaced_before_use(
+    postgres_app, fresh_postgres, request, race_report
+):
+    """The server ends every session of the app (as a restart does) between
+    requests: the next request is served, not a 503, without a pre-ping."""
+    client = postgres_app.test_client()
+    register(client, "ann")
+    headers = auth_header(login(client, "ann")["access_token"])
+    url = make_url(fresh_postgres).set(drivername="postgresql")
+    admin = psycopg.connect(url.render_as_string(hide_password=False), autocommit=True)
+    request.addfinalizer(admin.close)
+    others = (
+        "SELECT pid FROM pg_stat_activity "
+        "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+    )
+    outcomes: Counter = Counter()
+    for _ in range(TERMINATIONS):
+        assert client.get("/store", headers=headers).status_code == 200
+        pids = [pid for (pid,) in admin.execute(others)]
+        assert pids, "the app holds no connection"
+        admin.execute("SELECT pg_terminate_backend(pid) FROM unnest(%s) pid", [pids])
+        # A backend leaves pg_stat_activity after sending its closing notice.
+        for _attempt in range(1000):
+            if not admin.execute(others).fetchall():
+                break
+        else:
+            pytest.fail("the terminated sessions did not end")
+
+        answer = client.get("/store", headers=headers)
+
+        outcomes[f"next request {answer.status_code}"] += 1
+        assert answer.status_code == 200, answer.get_json()
+    race_report("connections closed by the server", TERMINATIONS, outcomes)
