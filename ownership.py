@@ -20,11 +20,11 @@ from functools import wraps
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from flask import Response, after_this_request, g, request
-from flask_jwt_extended import current_user
 from sqlalchemy import select
 from sqlalchemy.orm import contains_eager
 
 from audit import audit
+from auth import current_user
 from db import db, first_for_update
 from errors import abort
 from models import StoreModel

@@ -94,6 +94,10 @@ def init_app(app: Flask) -> None:
     else:
         app.config.setdefault("RATELIMIT_STORAGE_URI", "memory://")
     limiter = Limiter(key_func=get_remote_address, app=app)
+    # Only the views in LIMITS have limits. Every other request is filtered
+    # out before Flask-Limiter resolves the limits of its view, a lookup it
+    # would otherwise make on each request to find none.
+    limiter.request_filter(lambda: request.endpoint not in LIMITS)
     # Flask-Limiter logs to a logger of its own with only a NullHandler:
     # losing and finding Redis again go where the app's errors go.
     limiter_log = logging.getLogger("flask-limiter")

@@ -1,11 +1,11 @@
 """Stores: list, create and read; rename and delete (owner or admin); hand over (admin)."""
 
 from flask.views import MethodView
-from flask_jwt_extended import current_user
 
 import queries
 from api import Blueprint
 from audit import audit
+from auth import current_user
 from db import db
 from models import StoreModel
 from ownership import Owned

@@ -4,13 +4,12 @@ from datetime import UTC, datetime, timedelta
 
 from flask import current_app
 from flask.views import MethodView
-from flask_jwt_extended import current_user, get_jwt
 from flask_smorest import abort
 
 import blocklist
 from api import Blueprint
 from audit import audit
-from auth import issue_tokens, locked_user, rotate
+from auth import current_user, issue_tokens, locked_user, rotate, token_claims
 from blocklist import expiry_of
 from db import db
 from models import UserModel
@@ -115,7 +114,7 @@ class Refresh(MethodView):
         refreshes is revoked, so whoever holds them logs in again. A refresh
         token revoked by a logout answers 401 `token_revoked` only.
         """
-        return rotate(get_jwt()), 200, NO_STORE
+        return rotate(token_claims()), 200, NO_STORE
 
 
 @blp.route("/logout")
@@ -128,7 +127,7 @@ class Logout(MethodView):
         Revokes the access token sent and the refresh token issued with it.
         The user's other logins (other devices) stay valid.
         """
-        claims = get_jwt()
+        claims = token_claims()
         blocklist.revoke(claims["jti"], expiry_of(claims), commit=False)
         # The refresh token was issued with this token; a minute's margin
         # covers the two clock readings and the rounding of `iat`.

@@ -6,8 +6,15 @@ from datetime import timedelta
 
 import jwt as pyjwt
 import pytest
-from flask_jwt_extended import create_access_token, create_refresh_token, decode_token
+from flask_jwt_extended import (
+    create_access_token,
+    create_refresh_token,
+    decode_token,
+    get_jwt,
+    verify_jwt_in_request,
+)
 
+import auth
 from tests.helpers import assert_error, auth_header, login, register
 
 OTHER_SECRET = "another-secret-key-that-is-also-long-enough-to-sign"
@@ -399,3 +406,86 @@ def test_revoked_token_is_checked_before_the_body(client, tokens):
     )
 
     assert_auth_error(response, "token_revoked")
+
+
+# The check is flask-jwt-extended's, in one decode (auth.verify): for every
+# header below it raises what `verify_jwt_in_request` raises, with the same
+# message, or accepts the same claims.
+
+
+def forged(app, tokens, **changes) -> str:
+    """A token signed with the app's secret: the login's access token with
+    `changes` to its claims (None removes a claim)."""
+    claims = {**claims_of(app, tokens["access_token"]), **changes}
+    claims = {name: value for name, value in claims.items() if value is not None}
+    return pyjwt.encode(claims, app.config["JWT_SECRET_KEY"], algorithm="HS256")
+
+
+AUTHORIZATIONS = {
+    "none": lambda app, tokens: None,
+    "empty": lambda app, tokens: "",
+    "commas": lambda app, tokens: " , ",
+    "basic": lambda app, tokens: "Basic abc",
+    "bearer-alone": lambda app, tokens: "Bearer",
+    "lowercase-bearer": lambda app, tokens: "bearer " + tokens["access_token"],
+    "two-words": lambda app, tokens: "Bearer abc def",
+    "garbage": lambda app, tokens: "Bearer not-a-token",
+    "two-parts": lambda app, tokens: "Bearer a.b",
+    "bad-base64": lambda app, tokens: "Bearer !!!!.e30.e30",
+    "access": lambda app, tokens: "Bearer " + tokens["access_token"],
+    "refresh": lambda app, tokens: "Bearer " + tokens["refresh_token"],
+    "basic-then-bearer": lambda app, tokens: (
+        "Basic x, Bearer " + tokens["access_token"]
+    ),
+    "two-bearers": lambda app, tokens: (
+        f"Bearer {tokens['access_token']}, Bearer {tokens['access_token']}"
+    ),
+    "padded": lambda app, tokens: "Bearer " + tokens["access_token"] + "==",
+    "other-secret": lambda app, tokens: (
+        "Bearer " + pyjwt.encode(claims_of(app, tokens["access_token"]), OTHER_SECRET)
+    ),
+    "unsigned": lambda app, tokens: (
+        "Bearer "
+        + pyjwt.encode(claims_of(app, tokens["access_token"]), None, algorithm="none")
+    ),
+    "expired": lambda app, tokens: "Bearer " + forged(app, tokens, exp=1),
+    "not-yet-valid": lambda app, tokens: (
+        "Bearer " + forged(app, tokens, nbf=4102444800)
+    ),
+    "no-sub": lambda app, tokens: "Bearer " + forged(app, tokens, sub=None),
+    "int-sub": lambda app, tokens: "Bearer " + forged(app, tokens, sub=1),
+    "no-type": lambda app, tokens: "Bearer " + forged(app, tokens, type=None),
+    "odd-type": lambda app, tokens: "Bearer " + forged(app, tokens, type="other"),
+}
+
+
+def outcome(check):
+    """What `check()` raised (its class, message and the claims it carries),
+    or the claims it accepted."""
+    try:
+        return "accepted", check()
+    except Exception as error:  # every kind is compared
+        return type(error), str(error), getattr(error, "jwt_data", None)
+
+
+@pytest.mark.parametrize("refresh_view", [False, True], ids=["access", "refresh"])
+@pytest.mark.parametrize("name", AUTHORIZATIONS)
+def test_the_token_check_is_flask_jwt_extended_s(
+    app, carol, tokens, name, refresh_view
+):
+    authorization = AUTHORIZATIONS[name](app, tokens)
+    headers = {} if authorization is None else {"Authorization": authorization}
+
+    def upstream():
+        verify_jwt_in_request(refresh=refresh_view)
+        return get_jwt()
+
+    def ours():
+        return auth.verify(refresh=refresh_view).claims
+
+    with app.test_request_context("/me", headers=headers):
+        expected = outcome(upstream)
+    with app.test_request_context("/me", headers=headers):
+        actual = outcome(ours)
+
+    assert actual == expected
