@@ -30,7 +30,7 @@ def statement(sql: str) -> str:
     """`sql` in short: its verb and first table ("SELECT items", "BEGIN")."""
     words = sql.strip().rstrip(";").split()
     if not words:
-        return "(empty)"
+        return "(empty query: a ping)"
     verb = words[0].upper()
     for table in re.finditer(r"\b(?:FROM|INTO|UPDATE)\s+\"?(\w+)", sql, re.I):
         before = sql[: table.start()]

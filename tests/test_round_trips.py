@@ -23,8 +23,6 @@ from tests.helpers import (
     register,
 )
 
-CONTROL = {"BEGIN", "COMMIT", "ROLLBACK", "SELECT 1"}
-
 
 @pytest.fixture
 def catalog(client, user_headers) -> dict:
@@ -53,7 +51,12 @@ def sent(app, client, method: str, path: str, headers: dict, **body) -> list[str
         ("/item/{item}", ["SELECT users", "SELECT items"]),
         ("/store/{store}", ["SELECT users", "SELECT items"]),
         ("/tag/{tag}", ["SELECT users", "SELECT tags", "SELECT items_tags"]),
-        ("/item", ["SELECT users", "SELECT items (in a subquery)", "SELECT items"]),
+        ("/item", ["SELECT users", "SELECT items", "SELECT items_tags"]),
+        ("/store", ["SELECT users", "SELECT stores", "SELECT items", "SELECT tags"]),
+        (
+            "/store/{store}/tag",
+            ["SELECT users", "SELECT stores", "SELECT tags", "SELECT items_tags"],
+        ),
         ("/me", ["SELECT users"]),
     ],
 )
@@ -64,8 +67,7 @@ def test_a_read_sends_its_queries_and_nothing_else(
 
     statements = sent(app, client, "GET", path, user_headers)
 
-    assert statements[: len(queries)] == queries
-    assert not CONTROL & set(statements), statements
+    assert statements == queries
 
 
 def test_a_write_runs_in_one_transaction(app, client, user_headers, catalog):
