@@ -9,6 +9,8 @@ labels, and a schema field without a column (or a column without a field)
 stops the app at import. The full schemas' relations are checked the same
 way (`expect_relations`). A field added to PlainItemSchema so fails at
 start-up until its column is here, and from then on shows in every answer.
+What they build is already its schema's dump (a `Dumped` dict), which the
+schema returns as it is instead of copying it field by field.
 
 Lists are paged by the database (`QueryPage`): it returns only the page's
 rows, each with the count of them all, and their relations come in one more
@@ -27,11 +29,11 @@ from sqlalchemy import (
     Float,
     Select,
     bindparam,
+    cast,
     func,
     literal,
     null,
     select,
-    type_coerce,
     union_all,
 )
 from sqlalchemy.engine import Row as SQLRow
@@ -39,6 +41,7 @@ from sqlalchemy.engine import Row as SQLRow
 from db import MAX_ID, db
 from models import ItemModel, StoreModel, TagModel, items_tags
 from schemas import (
+    Dumped,
     ItemSchema,
     PlainItemSchema,
     PlainStoreSchema,
@@ -63,8 +66,16 @@ def plain_fields(schema: type[Schema]) -> tuple[str, ...]:
     )
 
 
-def expect_relations(schema: type[Schema], **expected: type[Schema]) -> None:
-    """Refuse to start unless `schema` nests exactly these schemas, by field name."""
+def expect_relations(
+    schema: type[Schema], plain: type[Schema], **expected: type[Schema]
+) -> None:
+    """Refuse to start unless `schema` has `plain`'s fields and nests exactly
+    these schemas, by field name."""
+    if plain_fields(schema) != plain_fields(plain):
+        raise TypeError(
+            f"{schema.__name__} dumps {plain_fields(schema)}, but queries.py "
+            f"builds {plain.__name__}'s {plain_fields(plain)} and its relations"
+        )
     found = {
         name: type(field.schema)
         for name, field in dumped(schema).items()
@@ -86,22 +97,28 @@ class Shape:
                 f"{schema.__name__} dumps {sorted(names)}, "
                 f"but queries.py reads {sorted(sources)}"
             )
+        self.schema = schema
         self.sources = sources
         self.fields = tuple((name, prefix + name) for name in names)
         self.columns = tuple(sources[name].label(label) for name, label in self.fields)
 
-    def reader(self, statement: Any) -> Callable[[Row], dict[str, Any]]:
-        """How a row of `statement` becomes this shape's dict: each field is
-        read where its label stands among the statement's columns, found by
-        name once, here, rather than on every row."""
+    def reader(
+        self, statement: Any, schema: type[Schema] | None = None
+    ) -> Callable[[Row], Dumped]:
+        """How a row of `statement` becomes this shape's dict, the dump of
+        `schema` (this shape's own by default, or a full schema whose
+        relations the caller adds): each field is read where its label stands
+        among the statement's columns, found by name once, here, rather than
+        on every row."""
+        kind = schema or self.schema
         names = tuple(name for name, _ in self.fields)
         places = [place(statement, label) for _, label in self.fields]
         if len(places) == 1:
             (only,) = places
-            return lambda row: {names[0]: row[only]}
+            return lambda row: Dumped(kind, {names[0]: row[only]})
         get = itemgetter(*places)
         # As many places as names, by construction: not checked on every row.
-        return lambda row: dict(zip(names, get(row), strict=False))
+        return lambda row: Dumped(kind, zip(names, get(row), strict=False))
 
     def columns_of(self, names: Iterable[str]) -> list[ColumnElement[Any]]:
         """A column for each of `names`: this shape's, or NULL (for a UNION)."""
@@ -110,8 +127,9 @@ class Shape:
 
 # An item's price as answers show it: the float it is dumped as (a price has
 # at most 10 significant digits, so the float is exactly the stored value),
-# without a Decimal made for every row on the way.
-PRICE = type_coerce(ItemModel.price, Float)
+# without a Decimal made for every row on the way. Cast by the database, so
+# it is a float whatever SQLite stored (a whole price is an INTEGER there).
+PRICE = cast(ItemModel.price, Float)
 
 STORE = Shape(
     PlainStoreSchema,
@@ -137,9 +155,15 @@ STORE_OF = Shape(
 )
 TAG_OF = Shape(PlainTagSchema, "tag.", id=TagModel.id, name=TagModel.name)
 
-expect_relations(StoreSchema, items=PlainItemSchema, tags=PlainTagSchema)
-expect_relations(ItemSchema, store=PlainStoreSchema, tags=PlainTagSchema)
-expect_relations(TagSchema, store=PlainStoreSchema, items=PlainItemSchema)
+expect_relations(
+    StoreSchema, PlainStoreSchema, items=PlainItemSchema, tags=PlainTagSchema
+)
+expect_relations(
+    ItemSchema, PlainItemSchema, store=PlainStoreSchema, tags=PlainTagSchema
+)
+expect_relations(
+    TagSchema, PlainTagSchema, store=PlainStoreSchema, items=PlainItemSchema
+)
 
 
 def place(statement: Any, label: str) -> int:
@@ -230,7 +254,7 @@ TAGS_OF_ITEMS = (
 )
 ITEM_SORTS = {"id": ItemModel.id, "name": ItemModel.name, "price": ItemModel.price}
 # ITEM_BY_ID begins with the columns of ITEMS.
-_ITEM, _ITEM_STORE = ITEM.reader(ITEMS), STORE_OF.reader(ITEMS)
+_ITEM, _ITEM_STORE = ITEM.reader(ITEMS, ItemSchema), STORE_OF.reader(ITEMS)
 _ITEM_TAG, _ITEM_TAG_ID = TAG_OF.reader(ITEM_BY_ID), place(ITEM_BY_ID, "tag.id")
 _TAG_OF_ITEM, _OF_ITEM = TAG.reader(TAGS_OF_ITEMS), place(TAGS_OF_ITEMS, "of")
 
@@ -330,7 +354,7 @@ def store(store_id: int) -> dict[str, Any] | None:
             (items if kind == _ITEM_KIND else tags).append(_READ_KIND[kind](row))
     if shown is None:
         return None
-    return {**shown, "items": items, "tags": tags}
+    return Dumped(StoreSchema, shown, items=items, tags=tags)
 
 
 STORES = select(*STORE.columns)
@@ -352,8 +376,8 @@ def stores(query: dict[str, Any]) -> Any:
 class StorePage(QueryPage):
     """A page of stores, each with its items and tags: three queries."""
 
-    def load(self, page: list[Row]) -> list[dict[str, Any]]:
-        shown = [{**_STORE(row), "items": [], "tags": []} for row in page]
+    def load(self, page: list[Row]) -> list[Dumped]:
+        shown = [Dumped(StoreSchema, _STORE(row), items=[], tags=[]) for row in page]
         by_id = {each["id"]: each for each in shown}
         for row in rows(ITEMS_OF_STORES, ids=list(by_id)):
             by_id[row[_ITEMS_STORE]]["items"].append(_ITEM_OF_STORE(row))
@@ -380,8 +404,11 @@ _TAG, _TAG_STORE = TAG.reader(TAGS), STORE_OF.reader(TAGS)
 _ITEM_OF_TAG, _OF_TAG = ITEM.reader(ITEMS_OF_TAGS), place(ITEMS_OF_TAGS, "of")
 
 
-def _with_items(tag_rows: list[Row]) -> list[dict[str, Any]]:
-    shown = [{**_TAG(row), "store": _TAG_STORE(row), "items": []} for row in tag_rows]
+def _with_items(tag_rows: list[Row]) -> list[Dumped]:
+    shown = [
+        Dumped(TagSchema, _TAG(row), store=_TAG_STORE(row), items=[])
+        for row in tag_rows
+    ]
     by_id = {each["id"]: each for each in shown}
     for row in rows(ITEMS_OF_TAGS, ids=list(by_id)):
         by_id[row[_OF_TAG]]["items"].append(_ITEM_OF_TAG(row))
@@ -402,5 +429,5 @@ def tags_of(store_id: int) -> Any:
 class TagPage(QueryPage):
     """A page of tags, each with its store and items: two queries."""
 
-    def load(self, page: list[Row]) -> list[dict[str, Any]]:
+    def load(self, page: list[Row]) -> list[Dumped]:
         return _with_items(page)

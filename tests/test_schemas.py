@@ -165,3 +165,15 @@ def test_no_schema_has_dump_hooks_which_the_fast_dump_would_skip():
     }
     assert "pre_load" in schemas.ItemUpdateSchema._hooks  # hooks are seen
     assert {name: hooks for name, hooks in found.items() if hooks} == {}
+
+
+def test_a_dumped_dict_is_its_own_schemas_dump_and_no_other_schemas():
+    fields = {"id": 1, "name": "Chair", "price": 17.99, "description": None}
+    built = schemas.Dumped(schemas.PlainItemSchema, fields)
+
+    assert schemas.PlainItemSchema().dump(built) is built
+    assert schemas.PlainItemSchema(many=True).dump([built])[0] is built
+    # Another schema dumps it as any dict: ItemSchema's relations are missing.
+    by_another = schemas.ItemSchema().dump(built)
+    assert by_another is not built
+    assert by_another == fields
