@@ -111,8 +111,6 @@ def _refuse_dead_connections(dbapi_connection, _record, _proxy):
     """
     if not type(dbapi_connection).__module__.startswith("psycopg"):
         return
-    if dbapi_connection.closed or dbapi_connection.broken:
-        raise DisconnectionError("connection closed")
     poll = select.poll()
     poll.register(dbapi_connection.fileno(), select.POLLIN)
     if poll.poll(0):

@@ -4,11 +4,20 @@ import json
 from contextlib import contextmanager
 
 import pytest
+from marshmallow import fields
 from sqlalchemy import event, insert
 
+import queries
 from db import db
 from models import ItemModel, StoreModel, TagModel
-from schemas import ItemSchema, StoreSchema, TagSchema
+from schemas import (
+    ItemSchema,
+    PlainItemSchema,
+    PlainStoreSchema,
+    PlainTagSchema,
+    StoreSchema,
+    TagSchema,
+)
 from tests.helpers import create_item, create_store, create_tag, link
 
 
@@ -175,3 +184,26 @@ def test_the_fast_reads_answer_what_the_schemas_dump_of_the_models_is(
                 )
             expected = app.json.dumps(shown)
         assert app.json.dumps(answer.get_json()) == expected, path
+
+
+class WiderItemSchema(PlainItemSchema):
+    colour = fields.String()
+
+
+class WiderFullItemSchema(ItemSchema):
+    colour = fields.String()
+
+
+def test_a_schema_field_the_queries_do_not_build_stops_the_app():
+    columns = dict(queries.ITEM.sources)
+    with pytest.raises(TypeError, match="queries.py reads"):
+        queries.Shape(WiderItemSchema, **columns)
+    with pytest.raises(TypeError, match="queries.py builds PlainItemSchema's"):
+        queries.expect_relations(
+            WiderFullItemSchema,
+            PlainItemSchema,
+            store=PlainStoreSchema,
+            tags=PlainTagSchema,
+        )
+    with pytest.raises(TypeError, match="nests"):
+        queries.expect_relations(ItemSchema, PlainItemSchema, store=PlainStoreSchema)
