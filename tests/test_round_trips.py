@@ -51,11 +51,34 @@ def sent(app, client, method: str, path: str, headers: dict, **body) -> list[str
         ("/item/{item}", ["SELECT users", "SELECT items"]),
         ("/store/{store}", ["SELECT users", "SELECT items"]),
         ("/tag/{tag}", ["SELECT users", "SELECT tags", "SELECT items_tags"]),
-        ("/item", ["SELECT users", "SELECT items", "SELECT items_tags"]),
-        ("/store", ["SELECT users", "SELECT stores", "SELECT items", "SELECT tags"]),
+        (
+            "/item",
+            [
+                "SELECT users",
+                "SELECT items (in a subquery)",
+                "SELECT items",
+                "SELECT items_tags",
+            ],
+        ),
+        (
+            "/store",
+            [
+                "SELECT users",
+                "SELECT stores (in a subquery)",
+                "SELECT stores",
+                "SELECT items",
+                "SELECT tags",
+            ],
+        ),
         (
             "/store/{store}/tag",
-            ["SELECT users", "SELECT stores", "SELECT tags", "SELECT items_tags"],
+            [
+                "SELECT users",
+                "SELECT stores",
+                "SELECT tags (in a subquery)",
+                "SELECT tags",
+                "SELECT items_tags",
+            ],
         ),
         ("/me", ["SELECT users"]),
     ],
