@@ -460,6 +460,13 @@ class Served:
     tokens: dict[str, str]
 
 
+def sign_in(base: str) -> dict[str, str]:
+    """The tokens the endpoints send, from a new login: an access token
+    lives 15 minutes, less than a whole run, so each round signs in again."""
+    login = post_json(base + "/login", {"username": USERNAME, "password": PASSWORD})
+    return {"access": login["access_token"], "fresh": login["access_token"], "": ""}
+
+
 @contextmanager
 def serve(backend: Backend):
     """Seeds `backend`, counts what each endpoint sends, and serves it."""
@@ -475,12 +482,7 @@ def serve(backend: Backend):
         **dict.fromkeys(LIMIT_SETTINGS, UNREACHED_LIMIT),
     }
     with gunicorn(env, ready_path="/health") as (base, master):
-        login = post_json(base + "/login", {"username": USERNAME, "password": PASSWORD})
-        tokens = {
-            "access": login["access_token"],
-            "fresh": login["access_token"],
-            "": "",
-        }
+        tokens = sign_in(base)
         for endpoint in ENDPOINTS:
             headers = {}
             if endpoint.token:
@@ -528,11 +530,15 @@ def measure(served: list[Served], ceiling_url: str, ceiling_master: int) -> None
         )
 
     for round_number in range(RUNS):
+        for each in served:
+            each.tokens = sign_in(each.base)
         ceiling.runs.append(wrk(ceiling_url + "/", None, {}, "ceiling", DURATION))
         for endpoint in reads:
             for each in served:
                 run_once(round_number, endpoint, each)
     for round_number in range(RUNS):
+        for each in served:
+            each.tokens = sign_in(each.base)
         for endpoint in writes:
             for each in served:
                 run_once(round_number, endpoint, each)
@@ -615,7 +621,7 @@ def machine_facts() -> list[str]:
         f"- {(wrk_version.stdout or wrk_version.stderr).splitlines()[0].strip()}",
         f"- Load: wrk, 2 threads, {CONNECTIONS} connections, {DURATION} s per run, "
         f"median of {RUNS} runs; gunicorn.conf.py with {WORKERS} sync workers, "
-        "access log on; rate limits off",
+        "access log on; rate limits on, at limits no run reaches",
         f"- Data: {STORES} stores x {ITEMS_PER_STORE} items, {TAGS_PER_STORE} tags per "
         f"store, {TAGS_PER_ITEM} tags per item, one user",
     ]
