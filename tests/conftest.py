@@ -203,6 +203,12 @@ def fresh_postgres(postgres, postgres_template):
     postgres.drop_database(url)
 
 
+@pytest.fixture
+def postgres_app(app_factory, fresh_postgres):
+    """An app of its own on a PostgreSQL database of its own."""
+    return app_factory(fresh_postgres)
+
+
 @pytest.fixture(scope="session")
 def shared_apps():
     """The app of each backend, built once: {database URL: app}."""

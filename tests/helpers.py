@@ -26,6 +26,12 @@ def login(client, username: str, password: str = PASSWORD) -> dict:
     return response.get_json()
 
 
+def signed_in(client, username: str = "alice") -> dict:
+    """The Authorization header of a new user, registered and logged in."""
+    register(client, username)
+    return auth_header(login(client, username)["access_token"])
+
+
 def create_store(client, headers, name: str) -> dict:
     response = client.post("/store", json={"name": name}, headers=headers)
     assert response.status_code == 201, response.get_json()

@@ -20,6 +20,7 @@ from tests.helpers import (
     create_store,
     login,
     register,
+    signed_in,
 )
 from tests.test_ownership import catalogue, everything, send
 
@@ -52,16 +53,6 @@ TRANSIENT_ERRORS = pytest.mark.parametrize(
     ("errcode", "sqlstate"),
     [("serialization_failure", "40001"), ("deadlock_detected", "40P01")],
 )
-
-
-@pytest.fixture
-def postgres_app(app_factory, fresh_postgres):
-    return app_factory(fresh_postgres)
-
-
-def signed_in(client) -> dict:
-    register(client, "alice")
-    return auth_header(login(client, "alice")["access_token"])
 
 
 def rename_a_store_failing(app, url: str, errcode: str, fails: int):

@@ -9,7 +9,12 @@ import pytest
 from sqlalchemy.engine import make_url
 
 from tests.backends import REDIS_URL, delete_keys
-from tests.helpers import PASSWORD, assert_error, auth_header, login, register
+from tests.helpers import (
+    PASSWORD,
+    assert_error,
+    register,
+    signed_in,
+)
 from tests.proxy import TCPProxy
 
 
@@ -50,11 +55,6 @@ def app_behind_redis_proxy(app_factory, fresh_postgres, redis):
 
 def prefix_of(app) -> str:
     return app.config["REDIS_KEY_PREFIX"]
-
-
-def signed_in(client) -> dict:
-    register(client, "alice")
-    return auth_header(login(client, "alice")["access_token"])
 
 
 def test_database_outage_answers_503_then_recovers(app_behind_database_proxy):

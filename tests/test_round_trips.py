@@ -13,22 +13,11 @@ from sqlalchemy.engine import make_url
 
 from bench.wire import statements_sent
 from db import db
-from tests.helpers import (
-    auth_header,
-    create_item,
-    create_store,
-    create_tag,
-    link,
-    login,
-    register,
-)
+from tests.helpers import link, signed_in
 
 
 @pytest.fixture
-def catalog(client, user_headers) -> dict:
-    store = create_store(client, user_headers, "Corner shop")
-    item = create_item(client, user_headers, store["id"], "Chair")
-    tag = create_tag(client, user_headers, store["id"], "wood")
+def catalog(client, user_headers, store, item, tag) -> dict:
     link(client, user_headers, item["id"], tag["id"])
     return {"store": store["id"], "item": item["id"], "tag": tag["id"]}
 
@@ -104,15 +93,9 @@ def test_a_write_runs_in_one_transaction(app, client, user_headers, catalog):
     assert "ROLLBACK" not in statements
 
 
-@pytest.fixture
-def postgres_app(app_factory, fresh_postgres):
-    return app_factory(fresh_postgres)
-
-
 def test_a_read_hands_its_connection_back_to_transactions(postgres_app):
     client = postgres_app.test_client()
-    register(client, "ann")
-    headers = auth_header(login(client, "ann")["access_token"])
+    headers = signed_in(client, "ann")
     assert client.get("/store", headers=headers).status_code == 200
 
     with postgres_app.app_context():
@@ -132,8 +115,7 @@ def test_a_connection_its_server_closed_is_replaced_before_use(
     """The server ends every session of the app (as a restart does) between
     requests: the next request is served, not a 503, without a pre-ping."""
     client = postgres_app.test_client()
-    register(client, "ann")
-    headers = auth_header(login(client, "ann")["access_token"])
+    headers = signed_in(client, "ann")
     url = make_url(fresh_postgres).set(drivername="postgresql")
     admin = psycopg.connect(url.render_as_string(hide_password=False), autocommit=True)
     request.addfinalizer(admin.close)
