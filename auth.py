@@ -5,11 +5,16 @@
    login's family (`fam`); each refresh continues the family.
 2. **Check** (`verify`): the bearer token is decoded and verified once
    (signature, expiry, type) with PyJWT, which flask-jwt-extended issues it
-   with; then `load_user` reads the token's user and the token's revocation
-   in one query. A revoked token, a token of an older generation (logout
+   with; then the token's user and the token's revocation are read in one
+   query. A revoked token, a token of an older generation (logout
    everywhere, a new password) and a rotated refresh token sent again (which revokes its
    whole family) are all answered `token_revoked`; a token whose user is
    gone, `user_not_found`. Revocation records and families are blocklist.py's.
+   A read (GET or HEAD, no admin or fresh token needed) defers that query:
+   its first statement selects the user and revocation beside its own rows
+   (`read`), one round trip instead of two, and is checked before any of
+   those rows is used; whatever comes first (`current_user`, an error, the
+   end of the view) makes the check on its own.
 3. **Guard** (`guard`, used as `@blp.auth_required(...)`): which token a view
    needs (access, fresh access or refresh) and whether its user must be an
    admin, with the matching 401/403 documented on the operation.
@@ -50,12 +55,14 @@ from flask_jwt_extended.exceptions import (
     UserLookupError,
     WrongTokenError,
 )
-from sqlalchemy import bindparam, select
+from sqlalchemy import Integer, Select, bindparam, select, true
+from sqlalchemy import cast as sql_cast
+from sqlalchemy.engine import Row
 from werkzeug.local import LocalProxy
 
 import blocklist
 import errors
-from db import db, get_for_update
+from db import READ_METHODS, db, get_for_update
 from errors import abort
 from models import UserModel
 
@@ -91,6 +98,7 @@ class VerifiedToken:
 
 
 def _verified() -> VerifiedToken:
+    settle()
     token = g.get("verified_token")
     if token is None:
         raise RuntimeError("no verified token: the view is not guarded")
@@ -105,13 +113,66 @@ def token_claims() -> Claims:
     return _verified().claims
 
 
-# Run on every authenticated request; built once, with only the parameters
-# changing from request to request. Its columns are TokenUser's fields, by
-# name, then the revocation.
-_USER_AND_REVOCATION = select(
+@dataclass(frozen=True, slots=True)
+class PendingCheck:
+    """A verified token whose user and revocation are still to be read: by
+    the request's first statement (`read`), or on its own (`settle`)."""
+
+    header: dict[str, Any]
+    claims: Claims
+    params: dict[str, Any]  # of _USER_AND_REVOCATION
+
+
+# The token's user and revocation, in one row also when the user is gone:
+# TokenUser's fields, by name (all NULL without a user), then `revoked`.
+_TOKEN = select(sql_cast(bindparam("user_id"), Integer).label("user_id")).subquery(
+    "token"
+)
+_CHECK_COLUMNS = (
     *(getattr(UserModel, field.name) for field in fields(TokenUser)),
     blocklist.IS_REVOKED.label("revoked"),
-).where(UserModel.id == bindparam("user_id"))
+)
+_CHECKED = _TOKEN.outerjoin(UserModel, UserModel.id == _TOKEN.c.user_id)
+# Run on every authenticated request that does not defer it; built once,
+# with only the parameters changing from request to request.
+_USER_AND_REVOCATION = select(*_CHECK_COLUMNS).select_from(_CHECKED)
+_WIDTH = len(_CHECK_COLUMNS)
+
+
+def with_token_check(statement: Any, order: tuple[str, ...] = ()) -> Select[Any]:
+    """`statement` (a SELECT or UNION), with the token's user and revocation
+    in the first columns of each row, and in one row of their own (the rest
+    NULL) when `statement` has none. Its ORDER BY is given again as `order`,
+    labels of its columns: a subquery's order does not carry outside it.
+    Built once per statement, as `read` runs it on every request.
+
+    A row of `statement` must not start with NULL (an id, a count): `read`
+    tells the rows apart by that.
+    """
+    data = statement.order_by(None).subquery("data")
+    return (
+        select(*_CHECK_COLUMNS, *data.c)
+        .select_from(_CHECKED.outerjoin(data, true()))
+        .order_by(*(data.c[label] for label in order))
+    )
+
+
+def read(
+    statement: Any, params: dict[str, Any], checked: Select[Any] | None = None
+) -> list[Any]:
+    """The rows of `statement`. A pending token check is made first: by
+    `checked` (`statement` with `with_token_check`) in the same round trip,
+    or without it on its own."""
+    connection = db.session.connection()
+    check = None if checked is None else g.pop("pending_check", None)
+    if checked is None or check is None:
+        settle()
+        # All at once (the cursor's fetchall), not a fetch per row as
+        # iterating the result would: a page of stores has a thousand items.
+        return list(connection.execute(statement, params).all())
+    found = connection.execute(checked, {**params, **check.params}).all()
+    _checked(check, found[0])
+    return [row[_WIDTH:] for row in found if row[_WIDTH] is not None]
 
 
 def issue_tokens(
@@ -157,7 +218,7 @@ def rotate(claims: Claims) -> dict[str, str]:
     return issue_tokens(current_user, fresh=False, family=family)
 
 
-def verify(*, refresh: bool = False) -> VerifiedToken:
+def verify(*, refresh: bool = False, defer: bool = False) -> PendingCheck:
     """The request's bearer token, verified, with its user; or the exception
     flask-jwt-extended raises for what is wrong with it, which its error
     handlers answer, with the same messages.
@@ -165,7 +226,8 @@ def verify(*, refresh: bool = False) -> VerifiedToken:
     It checks what `verify_jwt_in_request` does for this app's tokens (in
     the Authorization header, signed with JWT_SECRET_KEY): the header's form,
     the signature, `exp`, `nbf` and `iat`, a `sub` that is a string, the
-    token's type; then `load_user`.
+    token's type; then the token's user and revocation (`settle`), unless
+    `defer`: then the request's first read makes that check (`read`).
     """
     encoded = _bearer_token()
     config = current_app.config
@@ -194,13 +256,20 @@ def verify(*, refresh: bool = False) -> VerifiedToken:
         raise WrongTokenError("Only refresh tokens are allowed")
     if not refresh and claims["type"] == "refresh":
         raise WrongTokenError("Only non-refresh tokens are allowed")
-    user = load_user(header, claims)
-    if user is None:
-        raise UserLookupError(
-            f"user_lookup returned None for {claims['sub']}", header, claims
-        )
-    token = g.verified_token = VerifiedToken(header, claims, user)
-    return token
+    params = blocklist.revocation_params(claims)
+    params["user_id"] = int(claims["sub"])
+    check = g.pending_check = PendingCheck(header, claims, params)
+    if not defer:
+        settle()
+    return check
+
+
+def settle() -> None:
+    """Make the request's pending token check, on its own, if there is one."""
+    check = g.pop("pending_check", None)
+    if check is not None:
+        row = db.session.connection().execute(_USER_AND_REVOCATION, check.params)
+        _checked(check, row.one())
 
 
 _EXPECTED = "Expected 'Authorization: Bearer <JWT>'"
@@ -227,20 +296,18 @@ def _bearer_token() -> str:
     return parts[1]
 
 
-def load_user(header: dict[str, Any], claims: Claims) -> TokenUser | None:
-    """The token's user, if the token still stands (run by `verify` on every
-    request with a token, after its signature checks).
+def _checked(check: PendingCheck, row: Row[Any] | tuple[Any, ...]) -> None:
+    """The token's check, from `row` (its user's fields, then `revoked`):
+    the token becomes the request's `current_user`, or fails.
 
     Raises RevokedTokenError for a revoked token, answered through
-    flask-jwt-extended's `revoked_token_loader`: the user and the revocation
-    are read in one query. Returns None, answered `user_not_found`, when the
-    user is gone (tests/test_tokens.py holds both answers).
+    flask-jwt-extended's `revoked_token_loader`, and UserLookupError when the
+    user is gone, answered `user_not_found` (tests/test_tokens.py holds both
+    answers).
     """
-    params = blocklist.revocation_params(claims)
-    params["user_id"] = int(claims["sub"])
-    row = db.session.connection().execute(_USER_AND_REVOCATION, params).first()
-    revoked = blocklist.is_revoked(params) if row is None else bool(row.revoked)
-    user = None if row is None else TokenUser(*row[:-1])
+    header, claims = check.header, check.claims
+    user = None if row[0] is None else TokenUser(*row[: _WIDTH - 1])
+    revoked = bool(row[_WIDTH - 1])
     if user is not None and claims.get("gen", 0) != user.token_generation:
         revoked = True  # logged out everywhere, or the password changed
     elif (
@@ -249,7 +316,11 @@ def load_user(header: dict[str, Any], claims: Claims) -> TokenUser | None:
         blocklist.revoke_family(claims)  # a rotated refresh token came back
     if revoked:
         raise RevokedTokenError(header, claims)
-    return user
+    if user is None:
+        raise UserLookupError(
+            f"user_lookup returned None for {claims['sub']}", header, claims
+        )
+    g.verified_token = VerifiedToken(header, claims, user)
 
 
 def locked_user() -> UserModel:
@@ -286,6 +357,15 @@ def guard(
     def decorator(func: View) -> View:
         @wraps(func)
         def guarded(*args: Any, **kwargs: Any) -> Any:
+            if defers and request.method in READ_METHODS:
+                verify(defer=True)
+                try:
+                    answer = func(*args, **kwargs)
+                except Exception:
+                    settle()  # a bad token's 401 comes before the view's error
+                    raise
+                settle()  # the view read nothing, or not by `read`
+                return answer
             token = verify(refresh=refresh)
             if fresh and not token.claims["fresh"]:
                 raise FreshTokenRequired(
@@ -294,6 +374,10 @@ def guard(
             if admin and not current_user.is_admin:
                 abort(403, message="Admin rights required.", error="forbidden")
             return func(*args, **kwargs)
+
+        # Rights that must hold before the view starts cannot wait for its
+        # first read.
+        defers = not (fresh or refresh or admin)
 
         token = "refresh" if refresh else ("fresh access" if fresh else "access")
         codes = ["authorization_required", "invalid_token", "token_expired"]

@@ -47,7 +47,6 @@ REUSED = "reused"  # a whole family, after one of its rotated tokens came back
 IS_REVOKED = exists().where(
     RevokedTokenModel.jti.in_([bindparam("jti"), bindparam("family")])
 )
-_REVOKED = select(IS_REVOKED)
 _REASON = select(RevokedTokenModel.reason).where(
     RevokedTokenModel.jti == bindparam("jti")
 )
@@ -84,11 +83,6 @@ def family_of(claims: Claims) -> str:
 def revocation_params(claims: Claims) -> dict[str, Any]:
     """The parameters of IS_REVOKED for the token behind `claims`."""
     return {"jti": claims["jti"], "family": family_of(claims)}
-
-
-def is_revoked(params: dict[str, Any]) -> bool:
-    """IS_REVOKED on its own, for a token whose user is gone."""
-    return bool(db.session.connection().scalar(_REVOKED, params))
 
 
 def was_rotated(jti: str) -> bool:

@@ -38,7 +38,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.engine import Row as SQLRow
 
-from db import db
+import auth
 from models import ItemModel, StoreModel, TagModel, items_tags
 from schemas import (
     Dumped,
@@ -171,10 +171,10 @@ def place(statement: Any, label: str) -> int:
     return list(statement.selected_columns.keys()).index(label)
 
 
-def rows(statement: Any, **params: Any) -> list[Row]:
-    # All at once (the cursor's fetchall), not a fetch per row as iterating
-    # the result would: a page of stores has a thousand items.
-    return list(db.session.connection().execute(statement, params).all())
+def rows(statement: Any, checked: Any = None, **params: Any) -> list[Row]:
+    """The rows of `statement`; the first read of a request that defers its
+    token check passes `checked`, the same with the check (auth.read)."""
+    return auth.read(statement, params, checked)
 
 
 class QueryPage(Page):
@@ -191,7 +191,8 @@ class QueryPage(Page):
         counted = select(func.count()).select_from(
             self.collection.order_by(None).subquery()
         )
-        return db.session.scalar(counted) or 0
+        # The list's first statement: the token's check comes with it.
+        return int(rows(counted, auth.with_token_check(counted))[0][0])
 
     def page_statement(self) -> Select[Any] | None:
         """The collection's SELECT limited to this page; None past the end."""
@@ -239,6 +240,7 @@ ITEM_BY_ID = (
     .where(ItemModel.id == bindparam("item_id"))
     .order_by(TagModel.id)
 )
+ITEM_BY_ID_CHECKED = auth.with_token_check(ITEM_BY_ID, order=("tag.id",))
 TAGS_OF_ITEMS = (
     select(items_tags.c.item_id.label("of"), *TAG.columns)
     .join(TagModel, TagModel.id == items_tags.c.tag_id)
@@ -261,7 +263,7 @@ def _item(row: Row) -> dict[str, Any]:
 
 def item(item_id: int) -> dict[str, Any] | None:
     """The item, with its store and tags; None when there is none."""
-    found = rows(ITEM_BY_ID, item_id=item_id)
+    found = rows(ITEM_BY_ID, ITEM_BY_ID_CHECKED, item_id=item_id)
     if not found:
         return None
     shown = _item(found[0])
@@ -329,6 +331,9 @@ STORE_WITH_CONTENTS = union_all(
         for kind, shape in enumerate(_KINDS)
     )
 ).order_by("kind", "id")
+STORE_WITH_CONTENTS_CHECKED = auth.with_token_check(
+    STORE_WITH_CONTENTS, order=("kind", "id")
+)
 _KIND = place(STORE_WITH_CONTENTS, "kind")
 _ITEM_KIND, _STORE_KIND = _KINDS.index(ITEM), _KINDS.index(STORE)
 _READ_KIND = tuple(shape.reader(STORE_WITH_CONTENTS) for shape in _KINDS)
@@ -339,7 +344,9 @@ def store(store_id: int) -> dict[str, Any] | None:
     items: list[dict[str, Any]] = []
     tags: list[dict[str, Any]] = []
     shown: dict[str, Any] | None = None
-    for row in rows(STORE_WITH_CONTENTS, store_id=store_id):
+    for row in rows(
+        STORE_WITH_CONTENTS, STORE_WITH_CONTENTS_CHECKED, store_id=store_id
+    ):
         kind = row[_KIND]
         if kind == _STORE_KIND:
             shown = _READ_KIND[kind](row)
@@ -385,6 +392,7 @@ TAGS = select(*TAG.columns, *STORE_OF.columns).join(
     StoreModel, StoreModel.id == TagModel.store_id
 )
 TAG_BY_ID = TAGS.where(TagModel.id == bindparam("tag_id"))
+TAG_BY_ID_CHECKED = auth.with_token_check(TAG_BY_ID)
 ITEMS_OF_TAGS = (
     select(items_tags.c.tag_id.label("of"), *ITEM.columns)
     .join(ItemModel, ItemModel.id == items_tags.c.item_id)
@@ -410,7 +418,7 @@ def _with_items(tag_rows: list[Row]) -> list[Dumped]:
 
 def tag(tag_id: int) -> dict[str, Any] | None:
     """The tag, with its store and items; None when there is none."""
-    found = rows(TAG_BY_ID, tag_id=tag_id)
+    found = rows(TAG_BY_ID, TAG_BY_ID_CHECKED, tag_id=tag_id)
     return _with_items(found)[0] if found else None
 
 

@@ -26,8 +26,23 @@ _TRACED_PARSE = re.compile(r'"([^"]*)" "(.*)" \d+', re.S)
 _TRACED_BIND = re.compile(r'"[^"]*" "([^"]*)"')
 
 
+# The token's check (auth.py): the token's user and revocation, alone or
+# joined to a read (auth.with_token_check) as the subquery `data`.
+_TOKEN_CHECK = re.compile(r"\) AS token LEFT OUTER JOIN users ")
+_WITH_TOKEN_CHECK = re.compile(
+    _TOKEN_CHECK.pattern + r".*? LEFT OUTER JOIN \((.*)\) AS data ON ", re.S
+)
+
+
 def statement(sql: str) -> str:
-    """`sql` in short: its verb and first table ("SELECT items", "BEGIN")."""
+    """`sql` in short: its verb and first table ("SELECT items", "BEGIN");
+    the token's check is "SELECT users (token check)", or "+ token check"
+    after the read that carries it."""
+    checked = _WITH_TOKEN_CHECK.search(sql)
+    if checked:
+        return statement(checked.group(1)) + " + token check"
+    if _TOKEN_CHECK.search(sql):
+        return "SELECT users (token check)"
     words = sql.strip().rstrip(";").split()
     if not words:
         return "(empty query: a ping)"

@@ -111,7 +111,7 @@ def test_a_late_page_of_10000_items_costs_what_the_first_does(
     # The count and the page come from the database: one COUNT, one LIMIT query.
     item_rows = [sql for sql in late_page if sql.startswith("SELECT items.")]
     assert len(item_rows) == 1 and "LIMIT" in item_rows[0]
-    assert any(sql.startswith("SELECT count(*)") for sql in late_page)
+    assert any("SELECT count(*)" in sql for sql in late_page)
 
 
 @pytest.mark.parametrize("page", [5, 10**12])
@@ -124,7 +124,7 @@ def test_a_page_past_the_end_is_counted_alone(app, client, user_headers, item, p
     assert json.loads(answer.headers["X-Pagination"])["total"] == 1
     # Counted, and not asked for: an absurd offset never reaches SQL.
     assert not [sql for sql in sent if "LIMIT" in sql]
-    assert any(sql.startswith("SELECT count(*)") for sql in sent)
+    assert any("SELECT count(*)" in sql for sql in sent)
 
 
 @pytest.fixture

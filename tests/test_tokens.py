@@ -489,3 +489,74 @@ def test_the_token_check_is_flask_jwt_extended_s(
         actual = outcome(ours)
 
     assert actual == expected
+
+
+# A read checks its token in its first query (auth.read): each way a token
+# stops standing is answered on every read before anything the read found,
+# a missing row or a bad query included.
+
+READS = [
+    "/item/{item}",
+    "/item/99999",
+    "/store/{store}",
+    "/store/99999",
+    "/tag/{tag}",
+    "/tag/99999",
+    "/item",
+    "/item?page=2&page_size=1&sort=-price",
+    "/item?page_size=0",
+    "/store",
+    "/store?sort=bogus",
+    "/store/{store}/tag",
+    "/store/99999/tag",
+    "/me",
+]
+
+
+def logged_out(client, tokens):
+    assert logout(client, tokens["access_token"]).status_code == 200
+    return "token_revoked"
+
+
+def logged_out_everywhere(client, tokens):
+    headers = auth_header(tokens["access_token"])
+    assert client.post("/logout/all", headers=headers).status_code == 200
+    return "token_revoked"
+
+
+def deleted(client, tokens):
+    fresh = auth_header(login(client, "carol")["access_token"])
+    carol = client.get("/me", headers=fresh).get_json()["id"]
+    assert client.delete(f"/user/{carol}", headers=fresh).status_code == 200
+    return "user_not_found"
+
+
+@pytest.fixture
+def shop(client, tokens) -> dict:
+    headers = auth_header(tokens["access_token"])
+    store = client.post("/store", json={"name": "Shop"}, headers=headers).get_json()
+    item = {"name": "Chair", "price": 5, "store_id": store["id"]}
+    item = client.post("/item", json=item, headers=headers).get_json()
+    tag = client.post(f"/store/{store['id']}/tag", json={"name": "t"}, headers=headers)
+    tag = tag.get_json()
+    assert client.post(f"/item/{item['id']}/tag/{tag['id']}", headers=headers)
+    return {"store": store["id"], "item": item["id"], "tag": tag["id"]}
+
+
+@pytest.mark.parametrize("method", ["GET", "HEAD"])
+@pytest.mark.parametrize("ended", [logged_out, logged_out_everywhere, deleted])
+@pytest.mark.parametrize("path", READS)
+def test_a_read_refuses_a_token_that_no_longer_stands(
+    client, tokens, shop, path, ended, method
+):
+    url = path.format(**shop)
+    headers = auth_header(tokens["access_token"])
+    before = client.open(url, method=method, headers=headers)
+    assert before.status_code in (200, 404, 422), before.get_data(as_text=True)
+    error = ended(client, tokens)
+
+    response = client.open(url, method=method, headers=headers)
+
+    assert response.status_code == 401
+    if method == "GET":
+        assert_auth_error(response, error)
