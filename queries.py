@@ -48,6 +48,7 @@ from schemas import (
     PlainTagSchema,
     StoreSchema,
     TagSchema,
+    dumped_as,
 )
 
 Row = SQLRow[Any]
@@ -110,15 +111,15 @@ class Shape:
         relations the caller adds): each field is read where its label stands
         among the statement's columns, found by name once, here, rather than
         on every row."""
-        kind = schema or self.schema
+        kind = dumped_as(schema or self.schema)
         names = tuple(name for name, _ in self.fields)
         places = [place(statement, label) for _, label in self.fields]
         if len(places) == 1:
             (only,) = places
-            return lambda row: Dumped(kind, {names[0]: row[only]})
+            return lambda row: kind({names[0]: row[only]})
         get = itemgetter(*places)
         # As many places as names, by construction: not checked on every row.
-        return lambda row: Dumped(kind, zip(names, get(row), strict=False))
+        return lambda row: kind(zip(names, get(row), strict=False))
 
     def columns_of(self, names: Iterable[str]) -> list[ColumnElement[Any]]:
         """A column for each of `names`: this shape's, or NULL (for a UNION)."""
@@ -164,6 +165,8 @@ expect_relations(
 expect_relations(
     TagSchema, PlainTagSchema, store=PlainStoreSchema, items=PlainItemSchema
 )
+# The full shapes, built here from their plain shape and relations.
+_STORE_SHOWN, _TAG_SHOWN = dumped_as(StoreSchema), dumped_as(TagSchema)
 
 
 def place(statement: Any, label: str) -> int:
@@ -354,7 +357,7 @@ def store(store_id: int) -> dict[str, Any] | None:
             (items if kind == _ITEM_KIND else tags).append(_READ_KIND[kind](row))
     if shown is None:
         return None
-    return Dumped(StoreSchema, shown, items=items, tags=tags)
+    return _STORE_SHOWN(shown, items=items, tags=tags)
 
 
 STORES = select(*STORE.columns)
@@ -377,7 +380,7 @@ class StorePage(QueryPage):
     """A page of stores, each with its items and tags: four queries (count included)."""
 
     def load(self, page: list[Row]) -> list[Dumped]:
-        shown = [Dumped(StoreSchema, _STORE(row), items=[], tags=[]) for row in page]
+        shown = [_STORE_SHOWN(_STORE(row), items=[], tags=[]) for row in page]
         by_id = {each["id"]: each for each in shown}
         for row in rows(ITEMS_OF_STORES, ids=list(by_id)):
             by_id[row[_ITEMS_STORE]]["items"].append(_ITEM_OF_STORE(row))
@@ -406,10 +409,7 @@ _ITEM_OF_TAG, _OF_TAG = ITEM.reader(ITEMS_OF_TAGS), place(ITEMS_OF_TAGS, "of")
 
 
 def _with_items(tag_rows: list[Row]) -> list[Dumped]:
-    shown = [
-        Dumped(TagSchema, _TAG(row), store=_TAG_STORE(row), items=[])
-        for row in tag_rows
-    ]
+    shown = [_TAG_SHOWN(_TAG(row), store=_TAG_STORE(row), items=[]) for row in tag_rows]
     by_id = {each["id"]: each for each in shown}
     for row in rows(ITEMS_OF_TAGS, ids=list(by_id)):
         by_id[row[_OF_TAG]]["items"].append(_ITEM_OF_TAG(row))

@@ -7,8 +7,8 @@ refused (marshmallow's default), names are trimmed before they are checked.
 
 import re
 from decimal import Decimal
-from functools import partial
-from typing import Any
+from functools import cache, partial
+from typing import Any, ClassVar
 
 import marshmallow
 from marshmallow import (
@@ -46,11 +46,11 @@ class Schema(marshmallow.Schema):
         if many:
             return [
                 each
-                if type(each) is Dumped and each.schema is kind
+                if isinstance(each, Dumped) and each.schema is kind
                 else self._dump_one(each, plan)
                 for each in obj
             ]
-        if type(obj) is Dumped and obj.schema is kind:
+        if isinstance(obj, Dumped) and obj.schema is kind:
             return obj
         return self._dump_one(obj, plan)
 
@@ -94,16 +94,25 @@ class Schema(marshmallow.Schema):
 
 
 class Dumped(dict[str, Any]):
-    """A dict that already is what `schema` dumps: its fields, with the values
-    they dump as, its nested values too (queries.py builds them from columns
-    named after those fields). `schema`'s dump returns it unchanged; any
-    other schema dumps it as it would any dict."""
+    """A dict that already is what its `schema` dumps: its fields, with the
+    values they dump as, its nested values too (queries.py builds them from
+    columns named after those fields). `schema`'s dump returns it unchanged;
+    any other schema dumps it as it would any dict.
 
-    __slots__ = ("schema",)
+    Each schema has its class (`dumped_as`), the schema a class attribute:
+    made like any dict, with no constructor of its own to run, as a page of
+    stores makes a thousand of them."""
 
-    def __init__(self, schema: type[marshmallow.Schema], *args: Any, **kwargs: Any):
-        super().__init__(*args, **kwargs)
-        self.schema = schema
+    __slots__ = ()
+    schema: ClassVar[type[marshmallow.Schema]]
+
+
+@cache
+def dumped_as(schema: type[marshmallow.Schema]) -> type[Dumped]:
+    """The Dumped class of `schema`'s dumps."""
+    return type(
+        f"Dumped{schema.__name__}", (Dumped,), {"__slots__": (), "schema": schema}
+    )
 
 
 def _nested(field: fields.Field) -> tuple[marshmallow.Schema, bool] | None:

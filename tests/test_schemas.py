@@ -169,7 +169,7 @@ def test_no_schema_has_dump_hooks_which_the_fast_dump_would_skip():
 
 def test_a_dumped_dict_is_its_own_schemas_dump_and_no_other_schemas():
     fields = {"id": 1, "name": "Chair", "price": 17.99, "description": None}
-    built = schemas.Dumped(schemas.PlainItemSchema, fields)
+    built = schemas.dumped_as(schemas.PlainItemSchema)(fields)
 
     assert schemas.PlainItemSchema().dump(built) is built
     assert schemas.PlainItemSchema(many=True).dump([built])[0] is built
