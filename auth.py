@@ -219,9 +219,9 @@ def rotate(claims: Claims) -> dict[str, str]:
 
 
 def verify(*, refresh: bool = False, defer: bool = False) -> PendingCheck:
-    """The request's bearer token, verified, with its user; or the exception
-    flask-jwt-extended raises for what is wrong with it, which its error
-    handlers answer, with the same messages.
+    """The request's bearer token, verified (its header and claims); or the
+    exception flask-jwt-extended raises for what is wrong with it, which its
+    error handlers answer, with the same messages.
 
     It checks what `verify_jwt_in_request` does for this app's tokens (in
     the Authorization header, signed with JWT_SECRET_KEY): the header's form,
