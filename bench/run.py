@@ -370,10 +370,10 @@ def request_body(endpoint: Endpoint, name: str) -> dict | None:
 
 def count_round_trips(app, endpoint: Endpoint, headers: dict) -> tuple[list[str], int]:
     """The SQL statements (as sent) and Redis commands of one request of `endpoint`."""
-    from db import db
+    from db import engines
 
     with app.app_context():
-        engine = db.engine
+        used = engines()
     client = app.test_client()
     execute_command = redis.Redis.execute_command
     redis_commands = 0
@@ -395,7 +395,7 @@ def count_round_trips(app, endpoint: Endpoint, headers: dict) -> tuple[list[str]
     send()  # warms the app up; the second request counts
     redis.Redis.execute_command = counted
     try:
-        sent = statements_sent(engine, send)
+        sent = statements_sent(used, send)
     finally:
         redis.Redis.execute_command = execute_command
     return sent, redis_commands

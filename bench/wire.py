@@ -1,6 +1,6 @@
 """What a request sends to the database, as the database is sent it.
 
-`statements_sent(engine, send)` lists each statement, in short ("BEGIN",
+`statements_sent(engines, send)` lists each statement, in short ("BEGIN",
 "SELECT items"), that runs while `send()` does: on PostgreSQL from libpq's
 trace of the wire (each one a round trip to the server, transaction control
 and pings included), on SQLite from its own trace callback (the BEGIN and
@@ -11,7 +11,8 @@ tests/test_round_trips.py holds the hot reads to them.
 import re
 import sqlite3
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import psycopg
 from sqlalchemy import event
@@ -81,13 +82,23 @@ def wire_statements(trace: str) -> list[str]:
 MARK = "SELECT 'the request starts here'"
 
 
-def statements_sent(engine: Engine, send: Callable[[], object]) -> list[str]:
-    """Each statement the database is sent while `send()` runs, in short,
-    as the server sees them.
+def _mark(raw: Any) -> None:
+    if isinstance(raw, sqlite3.Connection):
+        raw.execute(MARK)
+    else:
+        autocommit = raw.autocommit
+        raw.autocommit = True
+        raw.execute(MARK)
+        raw.autocommit = autocommit
 
-    The pool is emptied and one connection opened before, as a warm worker
-    holds one; a mark sent on it (in autocommit, so it opens no transaction)
-    divides what connecting sends from what the request does.
+
+def statements_sent(engines: Sequence[Engine], send: Callable[[], object]) -> list[str]:
+    """Each statement the database is sent while `send()` runs, in short,
+    as the server sees them, on the connections of `engines` (db.engines()).
+
+    Each pool is emptied and one connection opened before, as a warm worker
+    holds one; a mark sent on the last (in autocommit, so it opens no
+    transaction) divides what connecting sends from what the request does.
     """
     sqlite_trace: list[str] = []
     with tempfile.TemporaryFile() as trace_file:
@@ -102,21 +113,19 @@ def statements_sent(engine: Engine, send: Callable[[], object]) -> list[str]:
                     psycopg.pq.Trace.SUPPRESS_TIMESTAMPS | psycopg.pq.Trace.REGRESS_MODE
                 )
 
-        engine.dispose()
-        event.listen(engine, "connect", trace)
+        for engine in engines:
+            engine.dispose()
+            event.listen(engine, "connect", trace)
         try:
-            with engine.connect() as connection:
-                raw = connection.connection.dbapi_connection
-                if isinstance(raw, sqlite3.Connection):
-                    raw.execute(MARK)
-                else:
-                    raw.autocommit = True
-                    raw.execute(MARK)
-                    raw.autocommit = False
+            for engine in engines:
+                with engine.connect() as connection:
+                    if engine is engines[-1]:
+                        _mark(connection.connection.dbapi_connection)
             send()
         finally:
-            engine.dispose()  # closing the connections ends their traces
-            event.remove(engine, "connect", trace)
+            for engine in engines:
+                engine.dispose()  # closing the connections ends their traces
+                event.remove(engine, "connect", trace)
         trace_file.seek(0)
         wire = wire_statements(trace_file.read().decode(errors="replace"))
     sent = wire + sqlite_trace

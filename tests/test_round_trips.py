@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy.engine import make_url
 
 from bench.wire import statements_sent
-from db import db
+from db import db, engines, read_engine
 from tests.helpers import link, signed_in
 
 
@@ -30,8 +30,8 @@ def sent(app, client, method: str, path: str, headers: dict, **body) -> list[str
         assert response.status_code < 300, response.get_json()
 
     with app.app_context():
-        engine = db.engine
-    return statements_sent(engine, send)
+        used = engines()
+    return statements_sent(used, send)
 
 
 # A read's first statement carries the token's check (auth.with_token_check):
@@ -92,17 +92,34 @@ def test_a_write_runs_in_one_transaction(app, client, user_headers, catalog):
     assert "ROLLBACK" not in statements
 
 
-def test_a_read_hands_its_connection_back_to_transactions(postgres_app):
+def test_reads_and_writes_have_pools_of_their_own(postgres_app):
+    """Reads run in autocommit on connections that never leave it; the
+    connections of writes never enter it."""
     client = postgres_app.test_client()
     headers = signed_in(client, "ann")
     assert client.get("/store", headers=headers).status_code == 200
+    assert client.post("/store", json={"name": "S"}, headers=headers).status_code == 201
 
     with postgres_app.app_context():
-        pooled = db.engine.raw_connection()  # the one connection the read used
-        try:
-            assert pooled.driver_connection.autocommit is False
-        finally:
-            pooled.close()
+        for engine, autocommit in ((db.engine, False), (read_engine(db.engine), True)):
+            assert engine.pool.checkedin() == 1  # each request's connection came back
+            pooled = engine.raw_connection()  # that connection
+            try:
+                assert pooled.driver_connection.autocommit is autocommit
+            finally:
+                pooled.close()
+
+
+def test_a_read_engine_is_disposed_with_its_engine(postgres_app):
+    client = postgres_app.test_client()
+    assert client.get("/store", headers=signed_in(client, "ann")).status_code == 200
+    with postgres_app.app_context():
+        reads = read_engine(db.engine)
+        assert reads.pool.checkedin() == 1
+
+        db.engine.dispose()
+
+        assert reads.pool.checkedin() == 0
 
 
 TERMINATIONS = 10
