@@ -7,7 +7,7 @@ from typing import NamedTuple
 import pytest
 from sqlalchemy import Select, event
 
-from db import db
+from db import engines
 from models import ItemModel, StoreModel, TagModel
 from tests.helpers import assert_error, create_item, create_store, create_tag, resolve
 
@@ -93,16 +93,18 @@ def count_sql(app, model):
         counts["rows"] += 1
 
     with app.app_context():
-        engine = db.engine
-    event.listen(engine, "before_execute", on_execute)
-    event.listen(engine, "before_cursor_execute", on_statement)
+        used = engines()  # reads have an engine of their own on PostgreSQL
+    for engine in used:
+        event.listen(engine, "before_execute", on_execute)
+        event.listen(engine, "before_cursor_execute", on_statement)
     event.listen(model, "load", on_load)
     try:
         yield counts
     finally:
         event.remove(model, "load", on_load)
-        event.remove(engine, "before_cursor_execute", on_statement)
-        event.remove(engine, "before_execute", on_execute)
+        for engine in used:
+            event.remove(engine, "before_cursor_execute", on_statement)
+            event.remove(engine, "before_execute", on_execute)
 
 
 # --- Pages and the X-Pagination header ------------------------------------------

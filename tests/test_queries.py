@@ -8,7 +8,7 @@ from marshmallow import fields
 from sqlalchemy import event, insert
 
 import queries
-from db import db
+from db import db, engines
 from models import ItemModel, StoreModel, TagModel
 from schemas import (
     ItemSchema,
@@ -29,12 +29,14 @@ def count_queries(app):
         statements.append(statement)
 
     with app.app_context():
-        engine = db.engine
-    event.listen(engine, "before_cursor_execute", record)
+        used = engines()  # reads have an engine of their own on PostgreSQL
+    for engine in used:
+        event.listen(engine, "before_cursor_execute", record)
     try:
         yield statements
     finally:
-        event.remove(engine, "before_cursor_execute", record)
+        for engine in used:
+            event.remove(engine, "before_cursor_execute", record)
 
 
 class Catalogue:
