@@ -3,6 +3,7 @@ connections are used: reads outside transactions, live connections only, and the
 locking rules of writes."""
 
 import select
+import threading
 from typing import TYPE_CHECKING, Any, TypeVar
 from weakref import WeakKeyDictionary
 
@@ -32,6 +33,7 @@ MAX_ID = 2**31 - 1
 READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 _read_engines: "WeakKeyDictionary[Engine, Engine]" = WeakKeyDictionary()
+_read_engines_lock = threading.Lock()
 
 
 class Session(flask_sqlalchemy.session.Session):
@@ -79,15 +81,20 @@ def read_engine(engine: Engine) -> Engine:
     connections, one for reads and one for writes (README, Production).
     """
     reader = _read_engines.get(engine)
-    if reader is None:
-        options = {
-            **current_app.config["SQLALCHEMY_ENGINE_OPTIONS"],
-            "isolation_level": "AUTOCOMMIT",
-            "pool_reset_on_return": None,
-        }
-        reader = _read_engines[engine] = create_engine(engine.url, **options)
-        event.listen(engine, "engine_disposed", lambda _engine: reader.dispose())
-    return reader
+    if reader is not None:
+        return reader
+    with _read_engines_lock:  # threads of one worker make it once
+        reader = _read_engines.get(engine)
+        if reader is None:
+            options = {
+                **current_app.config["SQLALCHEMY_ENGINE_OPTIONS"],
+                "echo": engine.echo,
+                "isolation_level": "AUTOCOMMIT",
+                "pool_reset_on_return": None,
+            }
+            reader = _read_engines[engine] = create_engine(engine.url, **options)
+            event.listen(engine, "engine_disposed", lambda _engine: reader.dispose())
+        return reader
 
 
 db = SQLAlchemy(
