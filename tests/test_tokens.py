@@ -15,7 +15,16 @@ from flask_jwt_extended import (
 )
 
 import auth
-from tests.helpers import assert_error, auth_header, login, register
+from tests.helpers import (
+    assert_error,
+    auth_header,
+    create_item,
+    create_store,
+    create_tag,
+    link,
+    login,
+    register,
+)
 
 OTHER_SECRET = "another-secret-key-that-is-also-long-enough-to-sign"
 
@@ -534,13 +543,11 @@ def deleted(client, tokens):
 @pytest.fixture
 def shop(client, tokens) -> dict:
     headers = auth_header(tokens["access_token"])
-    store = client.post("/store", json={"name": "Shop"}, headers=headers).get_json()
-    item = {"name": "Chair", "price": 5, "store_id": store["id"]}
-    item = client.post("/item", json=item, headers=headers).get_json()
-    tag = client.post(f"/store/{store['id']}/tag", json={"name": "t"}, headers=headers)
-    tag = tag.get_json()
-    assert client.post(f"/item/{item['id']}/tag/{tag['id']}", headers=headers)
-    return {"store": store["id"], "item": item["id"], "tag": tag["id"]}
+    store = create_store(client, headers, "Shop")["id"]
+    item = create_item(client, headers, store, "Chair")["id"]
+    tag = create_tag(client, headers, store, "t")["id"]
+    assert link(client, headers, item, tag).status_code == 201
+    return {"store": store, "item": item, "tag": tag}
 
 
 @pytest.mark.parametrize("method", ["GET", "HEAD"])
