@@ -11,6 +11,8 @@ from flask_smorest import abort
 from webargs import core
 from webargs.flaskparser import FlaskParser, is_json_request
 
+from schemas import DumpedText
+
 
 def _reject_constant(name: str):
     raise ValueError(f"{name} is not valid JSON")
@@ -67,6 +69,8 @@ class JSONProvider(DefaultJSONProvider):
 
     @staticmethod
     def default(o):
+        if isinstance(o, DumpedText):
+            return orjson.Fragment(o.text)  # already this encoder's bytes
         # A price has at most 10 significant digits, so the float's shortest
         # representation is exactly the stored decimal.
         if isinstance(o, Decimal):

@@ -11,6 +11,7 @@ from functools import cache, partial
 from typing import Any, ClassVar
 
 import marshmallow
+import orjson
 from marshmallow import (
     ValidationError,
     fields,
@@ -36,13 +37,18 @@ class Schema(marshmallow.Schema):
     a list of 1,000 nested items notices. Dump hooks (pre_dump, post_dump)
     are not run: no schema here has one, and the test says so.
 
-    A `Dumped` dict of this very schema is its own dump, returned as it is.
+    A `Dumped` dict of this very schema is its own dump, returned as it is,
+    and so is a `DumpedText` of it (one or many, as asked).
     """
 
     def dump(self, obj, *, many=None):
         many = self.many if many is None else bool(many)
-        plan = self._dump_plan()
         kind = type(self)
+        if isinstance(obj, DumpedText):
+            if obj.schema is kind and obj.many is many:
+                return obj
+            obj = orjson.loads(obj.text)
+        plan = self._dump_plan()
         if many:
             return [
                 each
@@ -84,7 +90,7 @@ class Schema(marshmallow.Schema):
                 field.data_key if field.data_key is not None else name,
                 field.attribute or name,
                 field,
-                _dumps_as(field),
+                dumps_as(field),
                 _nested(field),
             )
             for name, field in self.dump_fields.items()
@@ -107,6 +113,18 @@ class Dumped(dict[str, Any]):
     schema: ClassVar[type[marshmallow.Schema]]
 
 
+class DumpedText:
+    """JSON text that already is what `schema` dumps (a list of its dumps
+    when `many`), written by the database (sqljson.py). `schema`'s dump
+    returns it unchanged and jsonio writes it as it is; any other schema
+    dumps the value it holds."""
+
+    __slots__ = ("schema", "many", "text")
+
+    def __init__(self, schema: type[marshmallow.Schema], many: bool, text: str):
+        self.schema, self.many, self.text = schema, many, text
+
+
 @cache
 def dumped_as(schema: type[marshmallow.Schema]) -> type[Dumped]:
     """The Dumped class of `schema`'s dumps."""
@@ -123,7 +141,7 @@ def _nested(field: fields.Field) -> tuple[marshmallow.Schema, bool] | None:
     return schema, bool(schema.many or field.many)
 
 
-def _dumps_as(field: fields.Field) -> type | None:
+def dumps_as(field: fields.Field) -> type | None:
     """The type whose values, and None, `field` dumps unchanged; None when
     every value goes through the field."""
     if field.attribute and "." in field.attribute:

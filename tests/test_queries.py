@@ -2,6 +2,7 @@
 
 import json
 from contextlib import contextmanager
+from decimal import Decimal
 
 import pytest
 from marshmallow import fields
@@ -9,7 +10,7 @@ from sqlalchemy import event, insert
 
 import queries
 from db import db, engines
-from models import ItemModel, StoreModel, TagModel
+from models import ItemModel, StoreModel, TagModel, UserModel
 from schemas import (
     ItemSchema,
     PlainItemSchema,
@@ -184,6 +185,92 @@ def test_the_fast_reads_answer_what_the_schemas_dump_of_the_models_is(
                 )
             expected = app.json.dumps(shown)
         assert app.json.dumps(answer.get_json()) == expected, path
+
+
+# Text a JSON encoder must escape, or must not: quotes, backslashes, every
+# control character, DEL, line and paragraph separators, accents, CJK and
+# astral-plane characters, an SQL quote and a closing script tag.
+AWKWARD_TEXTS = (
+    'say "hi" \\ back\\slash',
+    "".join(map(chr, range(1, 32))) + "\x7f",
+    "\u2028 \u2029 é ü 漢字 😀",
+    "it's </script>",
+    "",
+)
+
+
+@pytest.fixture
+def awkward_catalogue(app, user_headers):
+    """Stores holding every awkward text, prices of every form (cents, one
+    decimal, whole, zero, the largest), descriptions empty and absent, a
+    store with no owner and one with nothing in it; written as the ORM
+    writes them, past the schemas' checks on names."""
+    prices = ("0.01", "0.10", "17.99", "120", "0", "99999999.99", "5.50")
+    with app.app_context():
+        owner = db.session.scalars(db.select(UserModel.id)).one()
+        stores = [
+            StoreModel(name=f"{n} {text}", owner_id=owner)
+            for n, text in enumerate(AWKWARD_TEXTS)
+        ]
+        stores.append(StoreModel(name="empty"))
+        db.session.add_all(stores)
+        db.session.flush()
+        for n, text in enumerate(AWKWARD_TEXTS):
+            store = stores[n]
+            tags = [TagModel(name=f"{text} {k}", store_id=store.id) for k in range(2)]
+            db.session.add_all(tags)
+            for k, price in enumerate(prices):
+                description = (text, None, "")[k % 3]
+                item = ItemModel(
+                    name=f"{text} {k}",
+                    price=Decimal(price),
+                    description=description,
+                    store_id=store.id,
+                    tags=tags[: k % 3],
+                )
+                db.session.add(item)
+        stores[1].owner_id = None
+        db.session.commit()
+        return len(stores)
+
+
+@pytest.mark.parametrize(
+    "query", ["", "?sort=-name", "?page=2&page_size=2", "?q=%C3%A9", "?owner_id=1"]
+)
+def test_a_page_of_stores_is_the_bytes_of_its_schemas_dump(
+    app, client, user_headers, awkward_catalogue, query
+):
+    """A page of stores, byte for byte the JSON of StoreSchema's dump of the
+    ORM's stores: PostgreSQL writes it (sqljson.py), SQLite's rows are
+    dumped, and both answers are what jsonio writes for the models (so
+    their ETags are too)."""
+    answer = client.get("/store" + query, headers=user_headers)
+    assert answer.status_code == 200
+    page = json.loads(answer.headers["X-Pagination"])
+    with app.app_context():
+        statement = db.select(StoreModel)
+        if "-name" in query:
+            statement = statement.order_by(StoreModel.name.desc(), StoreModel.id)
+        else:
+            statement = statement.order_by(StoreModel.id)
+        stores = list(db.session.scalars(statement))
+        if "q=" in query:
+            stores = [store for store in stores if "é" in store.name]
+        if "owner_id" in query:
+            stores = [store for store in stores if store.owner_id == 1]
+        assert page["total"] == len(stores)
+        size = 2 if "page_size" in query else 10
+        first = (2 - 1) * size if "page=2" in query else 0
+        expected = app.json.dumps(
+            StoreSchema(many=True).dump(stores[first : first + size])
+        )
+    assert answer.get_data(as_text=True) == expected + "\n"  # as Flask ends it
+    assert len(json.loads(expected)) > 0
+    again = client.get(
+        "/store" + query,
+        headers={**user_headers, "If-None-Match": answer.headers["ETag"]},
+    )
+    assert again.status_code == 304
 
 
 class WiderItemSchema(PlainItemSchema):

@@ -35,7 +35,8 @@ def sent(app, client, method: str, path: str, headers: dict, **body) -> list[str
 
 
 # A read's first statement carries the token's check (auth.with_token_check):
-# one round trip for the token and the read, on PostgreSQL.
+# one round trip for the token and the read, on PostgreSQL. By database where
+# they differ.
 @pytest.mark.parametrize(
     "path, queries",
     [
@@ -52,12 +53,19 @@ def sent(app, client, method: str, path: str, headers: dict, **body) -> list[str
         ),
         (
             "/store",
-            [
-                "SELECT stores (in a subquery) + token check",
-                "SELECT stores",
-                "SELECT items",
-                "SELECT tags",
-            ],
+            {
+                "sqlite": [
+                    "SELECT stores (in a subquery) + token check",
+                    "SELECT stores",
+                    "SELECT items",
+                    "SELECT tags",
+                ],
+                # PostgreSQL writes the page's JSON, items and tags within.
+                "postgresql": [
+                    "SELECT stores (in a subquery) + token check",
+                    "SELECT stores",
+                ],
+            },
         ),
         (
             "/store/{store}/tag",
@@ -78,6 +86,9 @@ def test_a_read_sends_its_queries_and_nothing_else(
 
     statements = sent(app, client, "GET", path, user_headers)
 
+    if isinstance(queries, dict):
+        with app.app_context():
+            queries = queries[db.engine.dialect.name]
     assert statements == queries
 
 
