@@ -10,6 +10,7 @@ dicts to encode (queries.StorePage). PostgreSQL only: SQLite orders an
 aggregate's input only from 3.44 on, newer than many Pythons ship.
 """
 
+from collections.abc import Callable
 from typing import Any
 
 import orjson
@@ -60,7 +61,11 @@ def number(column: Any) -> ColumnElement[str]:
 
 
 # How a value of each type a schema field dumps as (schemas.dumps_as) is written.
-WRITERS = {str: string, int: integer, float: number}
+WRITERS: dict[type | None, Callable[[Any], ColumnElement[str]]] = {
+    str: string,
+    int: integer,
+    float: number,
+}
 
 
 def nullable(text: ColumnElement[str]) -> ColumnElement[str]:
