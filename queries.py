@@ -16,8 +16,8 @@ Lists are paged by the database (`QueryPage`): it counts the rows and returns
 only the page's, whose relations come in one more query per relation for
 the whole page (a page of items or tags: count, page, tags or items; a page
 of stores: count, page, items, tags). On PostgreSQL a page of stores is its
-count and its JSON, which the database writes (sqljson.py) from the same
-shapes (`Shape.json`).
+count and its JSON, and one store is its JSON, which the database writes
+(sqljson.py) from the same shapes (`Shape.json`).
 """
 
 from collections.abc import Callable, Iterable
@@ -363,8 +363,25 @@ _ITEM_KIND, _STORE_KIND = _KINDS.index(ITEM), _KINDS.index(STORE)
 _READ_KIND = tuple(shape.reader(STORE_WITH_CONTENTS) for shape in _KINDS)
 
 
-def store(store_id: int) -> dict[str, Any] | None:
-    """The store, with its items and tags; None when there is none."""
+# A store with its items and tags, as PostgreSQL writes it (sqljson).
+STORE_JSON = STORE.json(
+    items=sqljson.array_of(
+        ITEM.json(), ItemModel.store_id == StoreModel.id, ItemModel.id
+    ),
+    tags=sqljson.array_of(TAG.json(), TagModel.store_id == StoreModel.id, TagModel.id),
+)
+STORE_JSON_BY_ID = select(STORE_JSON.label("store")).where(
+    StoreModel.id == bindparam("store_id")
+)
+STORE_JSON_BY_ID_CHECKED = auth.with_token_check(STORE_JSON_BY_ID)
+
+
+def store(store_id: int) -> Dumped | DumpedText | None:
+    """The store, with its items and tags; None when there is none. On
+    PostgreSQL the database writes its JSON (one row, one column)."""
+    if db.engine.dialect.name == "postgresql":
+        written = rows(STORE_JSON_BY_ID, STORE_JSON_BY_ID_CHECKED, store_id=store_id)
+        return DumpedText(StoreSchema, False, written[0][0]) if written else None
     items: list[dict[str, Any]] = []
     tags: list[dict[str, Any]] = []
     shown: dict[str, Any] | None = None
@@ -395,15 +412,6 @@ def stores(query: dict[str, Any]) -> Any:
     if "q" in query:
         statement = statement.where(name_contains(StoreModel.name, query["q"]))
     return sorted_by(statement, query["sort"], STORE_SORTS)
-
-
-# A store with its items and tags, as PostgreSQL writes it (sqljson).
-STORE_JSON = STORE.json(
-    items=sqljson.array_of(
-        ITEM.json(), ItemModel.store_id == StoreModel.id, ItemModel.id
-    ),
-    tags=sqljson.array_of(TAG.json(), TagModel.store_id == StoreModel.id, TagModel.id),
-)
 
 
 class StorePage(QueryPage):

@@ -273,6 +273,58 @@ def test_a_page_of_stores_is_the_bytes_of_its_schemas_dump(
     assert again.status_code == 304
 
 
+def test_each_store_is_the_bytes_of_its_schemas_dump(
+    app, client, user_headers, awkward_catalogue
+):
+    """Every store read alone, byte for byte the JSON of StoreSchema's dump
+    of the ORM's store (PostgreSQL writes it, SQLite's rows are dumped), so
+    its ETag is the one a write checks If-Match against."""
+    with app.app_context():
+        stores = list(db.session.scalars(db.select(StoreModel)))
+        expected = {
+            store.id: app.json.dumps(StoreSchema().dump(store)) for store in stores
+        }
+        owned = {store.id for store in stores if store.owner_id is not None}
+    assert len(expected) == awkward_catalogue
+    for store_id, text in expected.items():
+        answer = client.get(f"/store/{store_id}", headers=user_headers)
+        assert answer.status_code == 200
+        assert answer.get_data(as_text=True) == text + "\n"
+        if store_id in owned:
+            renamed = client.put(
+                f"/store/{store_id}",
+                json={"name": f"renamed {store_id}"},
+                headers={**user_headers, "If-Match": answer.headers["ETag"]},
+            )
+            assert renamed.status_code == 200, renamed.get_json()
+    assert client.get("/store/999999", headers=user_headers).status_code == 404
+
+
+def test_each_item_is_the_bytes_of_its_schemas_dump(
+    app, client, user_headers, awkward_catalogue
+):
+    """Every item read alone, byte for byte the JSON of ItemSchema's dump of
+    the ORM's item, tags and store within (PostgreSQL writes it, SQLite's
+    rows are dumped), so its ETag is the one a write checks If-Match against."""
+    with app.app_context():
+        items = list(db.session.scalars(db.select(ItemModel)))
+        expected = {item.id: app.json.dumps(ItemSchema().dump(item)) for item in items}
+        owned = {item.id for item in items if item.store.owner_id is not None}
+    assert len(expected) == 7 * (awkward_catalogue - 1)
+    for item_id, text in expected.items():
+        answer = client.get(f"/item/{item_id}", headers=user_headers)
+        assert answer.status_code == 200
+        assert answer.get_data(as_text=True) == text + "\n"
+        if item_id in owned:
+            changed = client.put(
+                f"/item/{item_id}",
+                json={"price": 1},
+                headers={**user_headers, "If-Match": answer.headers["ETag"]},
+            )
+            assert changed.status_code == 200, changed.get_json()
+    assert client.get("/item/999999", headers=user_headers).status_code == 404
+
+
 class WiderItemSchema(PlainItemSchema):
     colour = fields.String()
 

@@ -41,7 +41,13 @@ def sent(app, client, method: str, path: str, headers: dict, **body) -> list[str
     "path, queries",
     [
         ("/item/{item}", ["SELECT items + token check"]),
-        ("/store/{store}", ["SELECT items + token check"]),
+        (
+            "/store/{store}",
+            {
+                "sqlite": ["SELECT items + token check"],
+                "postgresql": ["SELECT stores + token check"],
+            },
+        ),
         ("/tag/{tag}", ["SELECT tags + token check", "SELECT items_tags"]),
         (
             "/item",
