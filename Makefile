@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test test-fast bench lint typecheck format migrate secret lock
+.PHONY: run worker beat test test-fast bench lint typecheck format migrate secret lock
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -39,6 +39,15 @@ migrate: $(VENV)/.runtime secret
 
 run: migrate
 	$(BIN)/gunicorn -c gunicorn.conf.py
+
+# With CELERY_BROKER_URL set: the workers that send emails (as many as you
+# like, on any host), and beat, which schedules the daily pruning of
+# revocation records (exactly one per deployment).
+worker: migrate
+	$(BIN)/celery -A worker worker --loglevel=INFO --concurrency=$${WORKER_CONCURRENCY:-2}
+
+beat: migrate
+	$(BIN)/celery -A worker beat --loglevel=INFO
 
 # newman, for the Postman collection test; without npm that test skips (CI has npm).
 node_modules/.installed: package.json package-lock.json

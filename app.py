@@ -16,12 +16,14 @@ import cli
 import config
 import faults
 import headers
+import jobs
 import passwords
 import ratelimit
 import swagger_ui
 from api import Api
 from db import db
 from jsonio import JSONProvider
+from resources.accounts import blp as accounts_blp
 from resources.health import blp as health_blp
 from resources.items import blp as items_blp
 from resources.stores import blp as stores_blp
@@ -29,7 +31,7 @@ from resources.tags import blp as tags_blp
 from resources.users import blp as users_blp
 
 MIGRATIONS_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "migrations")
-BLUEPRINTS = (stores_blp, items_blp, tags_blp, users_blp, health_blp)
+BLUEPRINTS = (stores_blp, items_blp, tags_blp, users_blp, accounts_blp, health_blp)
 
 
 def create_app(overrides: dict | None = None) -> Flask:
@@ -45,6 +47,7 @@ def create_app(overrides: dict | None = None) -> Flask:
     audit.init_app(app)
     auth.init_app(app)
     cli.init_app(app)
+    jobs.init_app(app)
     swagger_ui.init_app(app)
     api = Api(app)
     for blueprint in BLUEPRINTS:

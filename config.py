@@ -58,6 +58,23 @@ DEFAULTS: dict[str, Any] = {
     "CORS_ORIGINS": [],
     # Proxies in front of the app whose X-Forwarded-For is to be believed.
     "TRUSTED_PROXIES": 0,
+    # Account emails (mail.py): links in them start with APP_URL. Without
+    # SMTP_URL they are written to the log.
+    "APP_URL": "http://127.0.0.1:5000",
+    "MAIL_FROM": "Stores API <no-reply@localhost>",
+    "SMTP_URL": None,
+    "SMTP_TIMEOUT": 10,
+    # Background jobs (jobs.py): without a broker they run in the API process.
+    "CELERY_BROKER_URL": None,
+    "CELERY_QUEUE": "stores",
+    # An email job tries this many times more, waiting 10 s, 20 s, 40 s, …
+    # (at most 15 minutes) between tries: about an hour, then it gives up.
+    "EMAIL_RETRIES": 10,
+    "EMAIL_RETRY_DELAY": 10,
+    "RATELIMIT_FORGOT": "5 per minute",
+    "RATELIMIT_FORGOT_PER_EMAIL": "3 per hour",
+    "RATELIMIT_VERIFY": "10 per minute",
+    "RATELIMIT_RESET": "10 per minute",
 }
 
 
@@ -115,11 +132,38 @@ VARIABLES = (
     ),
     Variable("RATELIMIT_REGISTER", "RATELIMIT_REGISTER", "str", "register limit"),
     Variable("RATELIMIT_REFRESH", "RATELIMIT_REFRESH", "str", "refresh limit"),
+    Variable(
+        "RATELIMIT_FORGOT",
+        "RATELIMIT_FORGOT",
+        "str",
+        "password-forgot limit per address",
+    ),
+    Variable(
+        "RATELIMIT_FORGOT_PER_EMAIL",
+        "RATELIMIT_FORGOT_PER_EMAIL",
+        "str",
+        "password-forgot limit per email address",
+    ),
+    Variable("RATELIMIT_VERIFY", "RATELIMIT_VERIFY", "str", "email-verify limit"),
+    Variable("RATELIMIT_RESET", "RATELIMIT_RESET", "str", "password-reset limit"),
     Variable("MAX_BODY_BYTES", "MAX_CONTENT_LENGTH", "int", "largest request body"),
     Variable(
         "CORS_ORIGINS", "CORS_ORIGINS", "list", "browser origins allowed", _origins
     ),
     Variable("TRUSTED_PROXIES", "TRUSTED_PROXIES", "int", "proxies to believe"),
+    Variable("APP_URL", "APP_URL", "str", "public base URL of links in emails"),
+    Variable("MAIL_FROM", "MAIL_FROM", "str", "sender of emails"),
+    Variable("SMTP_URL", "SMTP_URL", "str", "SMTP server for emails"),
+    Variable("SMTP_TIMEOUT", "SMTP_TIMEOUT", "int", "SMTP timeout, in seconds"),
+    Variable("CELERY_BROKER_URL", "CELERY_BROKER_URL", "str", "job queue broker"),
+    Variable("CELERY_QUEUE", "CELERY_QUEUE", "str", "job queue name"),
+    Variable("EMAIL_RETRIES", "EMAIL_RETRIES", "int", "retries of an email job"),
+    Variable(
+        "EMAIL_RETRY_DELAY",
+        "EMAIL_RETRY_DELAY",
+        "int",
+        "first wait between email retries, in seconds",
+    ),
     Variable(
         "ARGON2_MEMORY_COST", "ARGON2_MEMORY_COST", "int", "argon2 memory, in KiB"
     ),

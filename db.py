@@ -2,6 +2,7 @@
 connections are used: reads outside transactions, live connections only, and the
 locking rules of writes."""
 
+import re
 import select
 import threading
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -151,6 +152,17 @@ def error_code(error: DBAPIError) -> str | None:
         original, "sqlite_errorname", None
     )
     return code if isinstance(code, str) else None
+
+
+def constraint_of(error: DBAPIError) -> str | None:
+    """The name of the constraint or unique index `error` broke, if told."""
+    original = error.orig
+    diag = getattr(original, "diag", None)
+    if diag is not None:
+        return diag.constraint_name
+    # SQLite names a unique index in its message: "... failed: index 'name'".
+    match = re.search(r"index '([^']+)'", str(original))
+    return match.group(1) if match else None
 
 
 M = TypeVar("M")

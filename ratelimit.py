@@ -1,4 +1,5 @@
-"""Rate limits on the endpoints that guess at credentials: login, register, refresh.
+"""Rate limits on the endpoints that guess at credentials or send email: login,
+register, refresh, and the email tokens' endpoints (forgot, verify, reset).
 
 Counted in Redis when `REDIS_URL` is set, so a limit holds across every worker
 and host; otherwise in each worker's memory (so with N workers a client may get
@@ -37,19 +38,24 @@ def configured(name: str):
     return lambda: current_app.config[name]
 
 
-def login_username() -> str:
-    """The username a login is for, as the key of the per-username limit.
+def body_field(field: str) -> Callable[[], str]:
+    """A key function: the body's `field` (trimmed, in lower case), as the
+    key of a per-username or per-address limit.
 
     Hashed: the key must be storable whatever the body holds.
     """
-    try:
-        body = request.get_json(silent=True)
-    except RecursionError:
-        body = None  # absurdly nested; the login itself answers 400
-    username = body.get("username") if isinstance(body, dict) else None
-    name = username.strip().lower() if isinstance(username, str) else ""
-    digest = hashlib.sha256(name.encode("utf-8", "surrogatepass")).hexdigest()
-    return f"login-username:{digest}"
+
+    def key() -> str:
+        try:
+            body = request.get_json(silent=True)
+        except RecursionError:
+            body = None  # absurdly nested; the view itself answers 400
+        value = body.get(field) if isinstance(body, dict) else None
+        text = value.strip().lower() if isinstance(value, str) else ""
+        digest = hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
+        return f"{field}:{digest}"
+
+    return key
 
 
 def failed_login(response) -> bool:
@@ -64,11 +70,17 @@ LIMITS: dict[str, list[tuple[str, dict]]] = {
         ("RATELIMIT_LOGIN", {}),
         (
             "RATELIMIT_LOGIN_PER_USERNAME",
-            {"key_func": login_username, "deduct_when": failed_login},
+            {"key_func": body_field("username"), "deduct_when": failed_login},
         ),
     ],
     "users.Register": [("RATELIMIT_REGISTER", {})],
     "users.Refresh": [("RATELIMIT_REFRESH", {})],
+    "accounts.PasswordForgot": [
+        ("RATELIMIT_FORGOT", {}),
+        ("RATELIMIT_FORGOT_PER_EMAIL", {"key_func": body_field("email")}),
+    ],
+    "accounts.EmailVerify": [("RATELIMIT_VERIFY", {})],
+    "accounts.PasswordReset": [("RATELIMIT_RESET", {})],
 }
 
 

@@ -354,6 +354,21 @@ class TagUnlinkSchema(Schema):
     tag = fields.Nested(TagSchema)
 
 
+def email_field(**kwargs) -> Trimmed:
+    """An email address: at most 254 characters, valid in syntax (nothing is
+    sent to check it here), trimmed of surrounding white space."""
+    metadata = {
+        "format": "email",
+        "example": "jane@example.com",
+        **kwargs.pop("metadata", {}),
+    }
+    return Trimmed(
+        validate=[validate.Length(max=254), validate.Email()],
+        metadata=metadata,
+        **kwargs,
+    )
+
+
 class UserSchema(Schema):
     id = fields.Integer(dump_only=True)
     username = Trimmed(
@@ -368,7 +383,38 @@ class UserSchema(Schema):
         validate=validate.Length(min=8, max=128),
         metadata={"example": "correct horse battery"},
     )
+    email = email_field(
+        allow_none=False,
+        metadata={
+            "description": "Optional at register; unique without regard to case. "
+            "Setting it sends a verification email.",
+        },
+    )
+    email_verified = fields.Boolean(dump_only=True)
     is_admin = fields.Boolean(dump_only=True)
+
+
+class EmailSchema(Schema):
+    email = email_field(required=True)
+
+
+class VerificationSchema(Schema):
+    token = Text(
+        required=True,
+        validate=validate.Length(max=1000),
+        metadata={"description": "The token of the link in the verification email."},
+    )
+
+
+class PasswordResetSchema(Schema):
+    token = Text(
+        required=True,
+        validate=validate.Length(max=1000),
+        metadata={"description": "The token of the link in the reset email."},
+    )
+    new_password = Text(
+        required=True, load_only=True, validate=validate.Length(min=8, max=128)
+    )
 
 
 class PasswordChangeSchema(Schema):

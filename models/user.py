@@ -1,4 +1,4 @@
-"""Users: accounts that log in for tokens; admins may delete anything."""
+"""Users: accounts that log in for tokens, with an optional email address; admins may delete anything."""
 
 from sqlalchemy import Index, String, false, func, select
 from sqlalchemy.orm import Mapped, mapped_column
@@ -19,6 +19,10 @@ class UserModel(Model):
     # Tokens carry the generation they were issued in; raising it (logout from
     # every device, a new password) revokes every token issued before.
     token_generation: Mapped[int] = mapped_column(default=0, server_default="0")
+    # An address for account emails (verification, password reset, notices);
+    # unique without regard to case, as usernames are.
+    email: Mapped[str | None] = mapped_column(String(254))
+    email_verified: Mapped[bool] = mapped_column(default=False, server_default=false())
 
     def set_password(self, password: str) -> None:
         self.password_hash = passwords().hash(password)
@@ -40,6 +44,12 @@ class UserModel(Model):
         )
 
     @classmethod
+    def find_by_email(cls, email: str) -> "UserModel | None":
+        return db.session.scalar(
+            select(cls).where(func.lower(cls.email) == email.lower())
+        )
+
+    @classmethod
     def authenticate(cls, username: str, password: str) -> "UserModel | None":
         """The user whose credentials these are, or None.
 
@@ -56,3 +66,4 @@ class UserModel(Model):
 # Usernames keep the case they were registered with, but are unique and matched
 # without regard to it.
 Index("uq_users_username_lower", func.lower(UserModel.username), unique=True)
+Index("uq_users_email_lower", func.lower(UserModel.email), unique=True)

@@ -1,11 +1,13 @@
 """What every resource shares: lookups that 404 and writes that map constraint violations."""
 
+from collections.abc import Mapping
+
 from flask import url_for
 from flask_smorest import abort
 from sqlalchemy import delete, inspect
 from sqlalchemy.exc import IntegrityError
 
-from db import db, error_code, get_for_update
+from db import constraint_of, db, error_code, get_for_update
 
 # SQLSTATE classes (PostgreSQL) and extended result codes (SQLite) of the
 # violations a client can cause.
@@ -60,7 +62,7 @@ def read_before_commit(*shown) -> None:
 
 def commit_or_abort(
     *shown,
-    conflict: str | None = None,
+    conflict: str | Mapping[str, str] | None = None,
     missing_parent: dict | None = None,
     parent_not_found: str | None = None,
     creator_gone: bool = False,
@@ -68,7 +70,8 @@ def commit_or_abort(
     """Read what the answer shows of `shown`, commit, or roll back and answer
     what the client got wrong.
 
-    A unique constraint answers 409 with `conflict`. A foreign key that points
+    A unique constraint answers 409 with `conflict` (or, where a table has
+    several, with the message `conflict` gives the constraint's name). A foreign key that points
     nowhere (a parent deleted meanwhile included) answers 422 with
     `missing_parent` as the `errors` when the parent was named in the body,
     or 404 with `parent_not_found` when it was named in the path, or 401
@@ -83,6 +86,8 @@ def commit_or_abort(
     except IntegrityError as error:
         db.session.rollback()
         kind = violation(error)
+        if kind == "unique" and isinstance(conflict, Mapping):
+            conflict = conflict.get(constraint_of(error) or "")
         if kind == "unique" and conflict is not None:
             abort(409, message=conflict)
         if kind == "foreign_key" and missing_parent is not None:

@@ -7,11 +7,13 @@ from flask.views import MethodView
 from flask_smorest import abort
 
 import blocklist
+import jobs
 from api import Blueprint
 from audit import audit
 from auth import current_user, issue_tokens, locked_user, rotate, token_claims
 from blocklist import expiry_of
 from db import db
+from mail import masked
 from models import UserModel
 from passwords import passwords
 from ratelimit import RETRY_AFTER
@@ -33,6 +35,12 @@ from schemas import (
 blp = Blueprint("users", __name__, description="Accounts and their tokens.")
 
 CREDENTIALS_EXAMPLE = {"username": "jane.doe", "password": "correct horse battery"}
+REGISTER_EXAMPLE = {**CREDENTIALS_EXAMPLE, "email": "jane@example.com"}
+# Which of the users' unique indexes a register broke.
+TAKEN = {
+    "uq_users_username_lower": "A user with that username already exists.",
+    "uq_users_email_lower": "A user with that email address already exists.",
+}
 # Token answers must not be kept by browsers or proxies.
 NO_STORE = {"Cache-Control": "no-store"}
 NO_STORE_HEADER = {
@@ -53,21 +61,32 @@ def get_user_for(user_id: int, *, lock: str | None = None) -> UserModel:
 
 @blp.route("/register")
 class Register(MethodView):
-    @blp.arguments(UserSchema, example=CREDENTIALS_EXAMPLE)
+    @blp.arguments(UserSchema, example=REGISTER_EXAMPLE)
     @blp.response(201, UserSchema, headers=LOCATION_HEADER)
-    @blp.alt_response(409, description="That username is taken (in any letter case).")
+    @blp.alt_response(
+        409,
+        description="That username, or that email address, is taken (in any "
+        "letter case).",
+    )
     @rate_limited("Too many registrations from this address; see Retry-After.")
     def post(self, user_data):
         """Register a user
 
         Usernames are 3 to 80 letters, digits, `_`, `.` or `-`, kept as
         given but unique without regard to case. Passwords are 8 to 128
-        characters.
+        characters. The email address is optional; when given, a
+        verification email is sent to it. A taken address answers 409, as a
+        taken username does: registering tells whether an address has an
+        account, as it must to keep addresses unique (the rate limit bounds
+        such probing; `POST /password/forgot` tells nothing).
         """
-        user = UserModel(username=user_data["username"])
+        user = UserModel(username=user_data["username"], email=user_data.get("email"))
         user.set_password(user_data["password"])
         db.session.add(user)
-        commit_or_abort(user, conflict="A user with that username already exists.")
+        commit_or_abort(user, conflict=TAKEN)
+        if user.email is not None:
+            audit("email_changed", user.id, email=masked(user.email))
+            jobs.send_soon("send_verification", user_id=user.id, address=user.email)
         return user, 201, location("users.UserView", user_id=user.id)
 
 
@@ -169,7 +188,7 @@ class Me(MethodView):
 
         The user the access token was issued to.
         """
-        return current_user
+        return get_or_404(UserModel, current_user.id, "User not found.")
 
 
 @blp.route("/me/password")
@@ -192,7 +211,8 @@ class MyPassword(MethodView):
 
         Needs the current password and a fresh token. Every token the user
         held, on every device (the one sent included), is revoked; the answer
-        is a new fresh token pair for this device.
+        is a new fresh token pair for this device. A notice is emailed to
+        the verified address, if any.
         """
         # Both hashings before the lock, which would hold up other writes. A
         # user deleted meanwhile is answered by locked_user(), under the lock.
@@ -210,6 +230,7 @@ class MyPassword(MethodView):
         user.revoke_all_tokens()
         db.session.commit()
         audit("password_changed", user.id)
+        jobs.send_soon("send_password_changed", user_id=user.id)
         return issue_tokens(user, fresh=True), 200, NO_STORE
 
 
