@@ -84,6 +84,8 @@ class TokenUser:
 
     id: int
     username: str
+    email: str | None
+    email_verified: bool
     is_admin: bool
     token_generation: int
 

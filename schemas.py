@@ -384,10 +384,10 @@ class UserSchema(Schema):
         metadata={"example": "correct horse battery"},
     )
     email = email_field(
-        allow_none=False,
+        allow_none=True,
         metadata={
-            "description": "Optional at register; unique without regard to case. "
-            "Setting it sends a verification email.",
+            "description": "Optional at register (absent or null: none); unique "
+            "without regard to case. Setting it sends a verification email.",
         },
     )
     email_verified = fields.Boolean(dump_only=True)

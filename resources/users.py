@@ -188,7 +188,7 @@ class Me(MethodView):
 
         The user the access token was issued to.
         """
-        return get_or_404(UserModel, current_user.id, "User not found.")
+        return current_user
 
 
 @blp.route("/me/password")

@@ -21,6 +21,7 @@ import pytest
 from flask_migrate import upgrade
 from sqlalchemy import create_engine, text
 
+import jobs
 from app import create_app
 from db import db
 from tests.backends import REDIS_URL, PostgresServer, delete_keys, redis_server
@@ -147,6 +148,7 @@ def app_config(request, backend):
     empty(engine)
     if backend != "postgresql+redis":
         yield {"SQLALCHEMY_DATABASE_URI": url}
+        jobs.drain(timeout=60)  # the test's in-process jobs end with it
         return
     client = request.getfixturevalue("redis")
     prefix = f"stores-test:{uuid.uuid4().hex}:"
@@ -155,6 +157,7 @@ def app_config(request, backend):
         "REDIS_URL": REDIS_URL,
         "REDIS_KEY_PREFIX": prefix,
     }
+    jobs.drain(timeout=60)
     delete_keys(client, prefix)
 
 
@@ -169,6 +172,7 @@ def app_factory():
         return app
 
     yield make
+    jobs.drain(timeout=60)  # before their connections are closed
     for app in built:
         with app.app_context():
             db.engine.dispose()

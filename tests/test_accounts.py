@@ -8,6 +8,7 @@ tests/test_jobs.py runs the same jobs in a real Celery worker.
 """
 
 import logging
+import threading
 import time
 from datetime import timedelta
 
@@ -193,7 +194,7 @@ def test_changing_to_a_taken_email_is_a_409(client, mailbox):
 
 @pytest.mark.parametrize(
     "email",
-    ["", "not an address", "@example.com", "a@", "a" * 245 + "@example.com", None, 7],
+    ["", "not an address", "@example.com", "a@", "a" * 245 + "@example.com", 7],
 )
 def test_an_invalid_email_is_a_422(client, email):
     response = client.post(
@@ -361,3 +362,74 @@ def test_without_smtp_the_email_is_written_to_the_log(make_app, caplog, monkeypa
     assert len(logged) == 1
     assert "To: alice@example.com" in logged[0]
     assert f"{APP_URL}/email/verify?token=" in logged[0]
+
+
+class Recorder(logging.Handler):
+    """Keeps the records of a logger, and tells when one of `level` came."""
+
+    def __init__(self, level: int):
+        super().__init__()
+        self.records: list[logging.LogRecord] = []
+        self.came = threading.Event()
+        self.wanted = level
+
+    def emit(self, record):
+        self.records.append(record)
+        if record.levelno >= self.wanted:
+            self.came.set()
+
+
+def test_an_email_refused_past_its_retries_is_given_up_with_an_error(
+    make_app, mailbox, monkeypatch
+):
+    client = make_app(SMTP_URL=mailbox.url, EMAIL_RETRIES=1, EMAIL_RETRY_DELAY=1)
+    client = client.test_client()
+    recorder = Recorder(logging.ERROR)
+    monkeypatch.setattr(logging.getLogger("stores.jobs"), "handlers", [recorder])
+    refused_before = mailbox.refused
+    mailbox.refuse(5)
+
+    register(client, "alice", "alice@example.com")
+
+    assert recorder.came.wait(30), "no error was logged"
+    error = [r for r in recorder.records if r.levelno == logging.ERROR]
+    assert [r.getMessage().split(":")[0] for r in error] == [
+        "Gave up on jobs.send_verification to a***@example.com after 2 tries"
+    ]
+    assert mailbox.refused - refused_before == 2
+    mailbox.assert_empty()
+
+
+def test_account_events_are_audited_without_tokens_or_full_addresses(
+    client, mailbox, caplog
+):
+    caplog.set_level(logging.INFO)
+    register(client, "alice", "alice@example.com")
+    verify_token = mailbox.next().token
+    client.post("/email/verify", json={"token": verify_token})
+    forgot(client, "alice@example.com")
+    reset_token = mailbox.next().token
+    client.post(
+        "/password/reset", json={"token": reset_token, "new_password": NEW_PASSWORD}
+    )
+    mailbox.next()  # the notice
+
+    lines = [
+        (record.getMessage(), getattr(record, "email", None))
+        for record in caplog.records
+        if record.name == "stores.audit"
+    ]
+    assert lines == [
+        ("email_changed", "a***@example.com"),
+        ("email_verified", "a***@example.com"),
+        ("password_reset_requested", "a***@example.com"),
+        ("password_reset", None),
+    ]
+    # Of the API's own lines and Celery's (not the test SMTP server's).
+    ours = "\n".join(
+        record.getMessage()
+        for record in caplog.records
+        if record.name.startswith(("stores.", "celery."))
+    )
+    for secret in (verify_token, reset_token, "alice@example.com"):
+        assert secret not in ours

@@ -97,6 +97,13 @@ CONTRACT = {
             {"current_password": PASSWORD, "new_password": "another passphrase"},
         )
     ],
+    "PUT /me/email": [row("fresh", 200, {"email": "someone@example.com"})],
+    # The token in the body is the proof; a bearer token changes nothing.
+    "POST /email/verify": [row("anyone", 422, {"token": "not-a-token"})],
+    "POST /password/forgot": [row("anyone", 202, {"email": "alice@example.com"})],
+    "POST /password/reset": [
+        row("anyone", 422, {"token": "not-a-token", "new_password": "long enough"})
+    ],
     "GET /user/{user_id}": [row("access", 200), row("admin", 200, user_id="other")],
     "DELETE /user/{user_id}": [
         row("fresh", 200),

@@ -7,7 +7,10 @@ from dataclasses import dataclass
 import pytest
 from sqlalchemy import select
 
+import email_tokens
 from db import db
+from models import UserModel
+from ratelimit import LIMITS
 from tests.helpers import (
     PASSWORD,
     assert_error,
@@ -23,12 +26,8 @@ DEFAULT_LIMIT = 64 * 1024
 # Room for the largest hostile body, so that the JSON parser and the schemas see
 # them instead of the size limit refusing them first.
 ROOMY_LIMIT = 4 * 1024 * 1024
-LIMIT_NAMES = (
-    "RATELIMIT_LOGIN",
-    "RATELIMIT_LOGIN_PER_USERNAME",
-    "RATELIMIT_REGISTER",
-    "RATELIMIT_REFRESH",
-)
+# Every limit's setting, as ratelimit.LIMITS names them.
+LIMIT_NAMES = tuple(setting for limits in LIMITS.values() for setting, _ in limits)
 
 # JSON fragments put in place of one field's value.
 HOSTILE_VALUES = [
@@ -135,6 +134,21 @@ class Target:
             "item_id": item["id"],
             "tag_id": tag["id"],
         }
+        # Valid tokens of the account emails: mallory's verification, and
+        # the reset of another user (a reset would log mallory out).
+        register(self.client, "trudy")
+        with app.app_context():
+            mallory, trudy = (
+                UserModel.find_by_username(name) for name in ("mallory", "trudy")
+            )
+            mallory.email, trudy.email = "mallory@example.com", "trudy@example.com"
+            db.session.commit()
+            self.tokens = {
+                "/email/verify": email_tokens.issue(mallory, email_tokens.VERIFY_EMAIL),
+                "/password/reset": email_tokens.issue(
+                    trudy, email_tokens.RESET_PASSWORD
+                ),
+            }
         self.operations = write_operations(self.client)
 
     def url(self, operation: Operation) -> str:
@@ -146,7 +160,11 @@ class Target:
     def valid_body(self, operation: Operation) -> dict:
         """The documented example, with this app's ids and this user's password
         where it names one."""
-        known = {**self.ids, "current_password": PASSWORD}
+        known = {
+            **self.ids,
+            "current_password": PASSWORD,
+            "token": self.tokens.get(operation.path),
+        }
         return {
             name: known.get(name, value) for name, value in operation.example.items()
         }

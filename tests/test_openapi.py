@@ -12,7 +12,14 @@ def backend():
     return "sqlite"
 
 
-PUBLIC = {("post", "/register"), ("post", "/login"), ("get", "/health")}
+PUBLIC = {
+    ("post", "/register"),
+    ("post", "/login"),
+    ("get", "/health"),
+    ("post", "/email/verify"),
+    ("post", "/password/forgot"),
+    ("post", "/password/reset"),
+}
 ERROR_REF = "#/components/schemas/Error"
 
 

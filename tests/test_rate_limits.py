@@ -10,15 +10,12 @@ import pytest
 from limits import strategies
 from limits.storage import memory
 
+from ratelimit import LIMITS
 from tests.conftest import WITH_REDIS
 from tests.helpers import PASSWORD, assert_error, auth_header, login, register
 
-LIMIT_NAMES = (
-    "RATELIMIT_LOGIN",
-    "RATELIMIT_LOGIN_PER_USERNAME",
-    "RATELIMIT_REGISTER",
-    "RATELIMIT_REFRESH",
-)
+# Every limit's setting, as ratelimit.LIMITS names them.
+LIMIT_NAMES = tuple(setting for limits in LIMITS.values() for setting, _ in limits)
 # High enough that the requests a test makes to arrange things are never refused.
 OUT_OF_THE_WAY = "1000 per minute"
 WRONG_PASSWORD = "not the password"
@@ -120,10 +117,54 @@ class Refreshing:
         return response
 
 
+class AskingForAReset:
+    """POST /password/forgot, each time for a new address."""
+
+    limit = "RATELIMIT_FORGOT"
+    allowed = 202
+
+    def __init__(self, client):
+        self.client = client
+
+    def send(self, address: str):
+        body = {"email": f"{new_username()}@example.com"}
+        return post(self.client, "/password/forgot", address, json=body)
+
+
+class Verifying:
+    """POST /email/verify with a token the server never issued."""
+
+    limit = "RATELIMIT_VERIFY"
+    allowed = 422
+
+    def __init__(self, client):
+        self.client = client
+
+    def send(self, address: str):
+        return post(self.client, "/email/verify", address, json={"token": "guess"})
+
+
+class Resetting:
+    """POST /password/reset with a token the server never issued."""
+
+    limit = "RATELIMIT_RESET"
+    allowed = 422
+
+    def __init__(self, client):
+        self.client = client
+
+    def send(self, address: str):
+        body = {"token": "guess", "new_password": "long enough"}
+        return post(self.client, "/password/reset", address, json=body)
+
+
 PER_ADDRESS = [
     pytest.param(Registering, id="register"),
     pytest.param(LoggingIn, id="login"),
     pytest.param(Refreshing, id="refresh"),
+    pytest.param(AskingForAReset, id="forgot"),
+    pytest.param(Verifying, id="verify"),
+    pytest.param(Resetting, id="reset"),
 ]
 EVERY_LIMIT = [*PER_ADDRESS, pytest.param(FailingToLogIn, id="failed-login")]
 
@@ -222,6 +263,29 @@ def test_limit_resets_after_its_window(make_app, clock, endpoint):
     response = calls.send(address)
 
     assert response.status_code == endpoint.allowed
+
+
+# Per email address, for reset requests
+
+
+def test_reset_requests_for_an_address_are_limited_from_any_client(make_app):
+    app = limited_app(make_app, RATELIMIT_FORGOT_PER_EMAIL="2 per hour")
+    client = app.test_client()
+    email = f"{new_username()}@example.com"
+    spellings = [email, f"  {email.upper()} "]
+    answers = [
+        post(client, "/password/forgot", new_address(), json={"email": spelling})
+        for spelling in spellings
+    ]
+
+    refused = post(client, "/password/forgot", new_address(), json={"email": email})
+    other = {"email": f"{new_username()}@example.com"}
+
+    assert [answer.status_code for answer in answers] == [202, 202]
+    assert_rate_limited(refused, window_seconds=3600)
+    assert (
+        post(client, "/password/forgot", new_address(), json=other).status_code == 202
+    )
 
 
 # Per username, counting failed logins only

@@ -18,6 +18,9 @@ from dataclasses import dataclass, field
 
 import pytest
 
+import email_tokens
+from db import db
+from models import UserModel
 from tests.conftest import build_app
 from tests.helpers import PASSWORD, create_item, create_tag, link, register, resolve
 
@@ -84,6 +87,8 @@ REQUESTS = {
     "DELETE /item/{item_id}/tag/{tag_id} 200": request(),
     "POST /register 201": request({"username": "carol", "password": PASSWORD}),
     "GET /me 200": request(),
+    "PUT /me/email 200": request({"email": "alice@example.com"}),
+    "POST /email/verify 200": request(lambda ids: {"token": ids["verify_token"]}),
     "GET /user/{user_id} 200": request(),
 }
 
@@ -212,10 +217,11 @@ def shape_problems(
 
 
 @pytest.fixture
-def world(client, user_headers, store, item, tag):
+def world(app, client, user_headers, store, item, tag):
     """Alice's store with two items and two tags, linked so that every list
     an answer shows has elements, also after the item and the tag are
-    unlinked, and another user, dave: {name: id}."""
+    unlinked, and another user, dave, with an address to verify: {name: id},
+    and the token of dave's verification email."""
     other_item = create_item(client, user_headers, store["id"], "Table", 120)
     other_tag = create_tag(client, user_headers, store["id"], "oak")
     for item_id, tag_id in [
@@ -226,7 +232,13 @@ def world(client, user_headers, store, item, tag):
         assert link(client, user_headers, item_id, tag_id).status_code == 201
     me = client.get("/me", headers=user_headers).get_json()
     other_user = register(client, "dave")
+    with app.app_context():
+        dave = db.session.get(UserModel, other_user["id"])
+        dave.email = "dave@example.com"
+        db.session.commit()
+        verify_token = email_tokens.issue(dave, email_tokens.VERIFY_EMAIL)
     return {
+        "verify_token": verify_token,
         "store": store["id"],
         "item": item["id"],
         "tag": tag["id"],

@@ -13,7 +13,7 @@ from tests.helpers import (
     register,
 )
 
-USER_FIELDS = {"id", "username", "is_admin"}
+USER_FIELDS = {"id", "username", "email", "email_verified", "is_admin"}
 
 
 def me(client, headers) -> dict:
@@ -230,7 +230,7 @@ def test_login_accepts_the_password_with_its_exact_spaces(client):
     assert response.status_code == 200, response.get_json()
 
 
-@pytest.mark.parametrize("field", ["is_admin", "id", "email"])
+@pytest.mark.parametrize("field", ["is_admin", "id", "email_verified", "password_hash"])
 def test_register_rejects_an_unknown_field(app, client, field):
     body = {"username": "carol", "password": PASSWORD, field: True}
 
