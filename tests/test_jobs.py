@@ -13,12 +13,17 @@ import subprocess
 import sys
 import time
 import uuid
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 from kombu import Connection
+from sqlalchemy import select
 
+import blocklist
 import jobs
+from db import db
+from models import RevokedTokenModel
 from tests.backends import REDIS_URL, delete_keys, redis_server, unreachable
 from tests.conftest import SECRET
 from tests.helpers import PASSWORD, assert_error, auth_header, login
@@ -274,6 +279,26 @@ def test_an_unreachable_broker_answers_forgot_503(make_app, caplog):
     response = client.post("/password/forgot", json={"email": "alice@example.com"})
 
     assert_error(response, 503)
+
+
+def test_a_worker_prunes_expired_revocations_when_beat_sends_the_job(client, worker):
+    app = client.application
+    now = datetime.now(UTC)
+    with app.app_context():
+        blocklist.revoke("expired-token", now - timedelta(minutes=1))
+        blocklist.revoke("live-token", now + timedelta(hours=1))
+    worker.start()
+
+    with app.app_context():
+        jobs.enqueue("prune_revocations")  # what beat sends, daily
+    deadline = time.monotonic() + 30
+    while "Pruned 1 expired revocation records" not in worker.log():
+        assert time.monotonic() < deadline, worker.log()
+        time.sleep(0.1)  # polling for the job's log line, not waiting out a race
+
+    with app.app_context():
+        kept = db.session.scalars(select(RevokedTokenModel.jti)).all()
+    assert kept == ["live-token"]
 
 
 def test_beat_schedules_the_pruning_of_revocations_daily(app):
