@@ -18,11 +18,12 @@ from werkzeug.routing import IntegerConverter
 
 import auth
 import errors
+import idempotency
 import ownership
 from db import MAX_ID
 from errors import ErrorSchema
 from jsonio import Parser
-from smorest_adapter import DocumentedHeaders, OptionalIfMatch
+from smorest_adapter import DocumentedHeaders, OptionalIfMatch, PagingLinks
 
 # The OpenAPI document's introduction, shown at the top of Swagger UI.
 DESCRIPTION = (
@@ -31,7 +32,8 @@ DESCRIPTION = (
     "`access_token`. **Errors** all have the envelope `{code, status, "
     "message}`, plus `errors` on a 422 and `error` on an auth failure. "
     "**Lists** come a page at a time (`page`, `page_size`; the "
-    "`X-Pagination` header is JSON); unknown query parameters of a list "
+    "`X-Pagination` header is JSON, and `Link` has the other pages' URLs); "
+    "unknown query parameters of a list "
     "are a 422, like unknown body fields. **ETags**: every GET has one; "
     "`If-None-Match` gives a 304, and `If-Match` on PUT and DELETE a 412 "
     "when stale, but is never required. **Limits**: `/login`, `/register` "
@@ -44,7 +46,13 @@ DESCRIPTION = (
     "every token. **Concurrency**: racing requests get the "
     "answers they would get one after the other; of several writes with "
     "one `If-Match`, exactly one succeeds. **Outages**: a 503 with "
-    "`Retry-After` when the database is unreachable or stays busy."
+    "`Retry-After` when the database is unreachable or stays busy. "
+    "**Retries**: the creates take an `Idempotency-Key` header; sent again "
+    "with the same key and body, a create answers its first answer again "
+    "(`Idempotent-Replayed: true`) and creates nothing. "
+    "**Email**: an account may have an address (verified through a link "
+    "sent to it); `POST /password/forgot` always answers 202 and emails a "
+    "reset link to a verified address; emails are sent in the background."
 )
 
 
@@ -100,7 +108,7 @@ RETRY_AFTER_UNAVAILABLE = {
 }
 
 
-class Blueprint(OptionalIfMatch, flask_smorest.Blueprint):
+class Blueprint(OptionalIfMatch, PagingLinks, flask_smorest.Blueprint):
     ARGUMENTS_PARSER = Parser()
     # The pager reads only `page` and `page_size`; the view's own query schema
     # (a PagedQuerySchema) refuses anything else.
@@ -153,6 +161,18 @@ class Blueprint(OptionalIfMatch, flask_smorest.Blueprint):
     ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
         """Guard a view with a bearer token (auth.guard), as its outermost decorator."""
         return auth.guard(self, fresh=fresh, refresh=refresh, admin=admin)
+
+    def idempotent(self, func: Callable[..., Any]) -> Callable[..., Any]:
+        """Honour `Idempotency-Key` on this create (idempotency.py), and
+        document it; below `arguments`, above `owner_required`."""
+        func = idempotency.idempotent(func)
+        func = self.doc(parameters=[idempotency.HEADER_DOC])(func)
+        return self.alt_response(
+            409,
+            description="A request with this `Idempotency-Key` is still being "
+            "processed; try again after `Retry-After` seconds.",
+            headers=idempotency.RETRY_AFTER_DOC,
+        )(func)
 
     def owner_required(
         self,

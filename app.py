@@ -16,6 +16,7 @@ import cli
 import config
 import faults
 import headers
+import idempotency
 import jobs
 import passwords
 import ratelimit
@@ -48,6 +49,7 @@ def create_app(overrides: dict | None = None) -> Flask:
     auth.init_app(app)
     cli.init_app(app)
     jobs.init_app(app)
+    idempotency.init_app(app)
     swagger_ui.init_app(app)
     api = Api(app)
     for blueprint in BLUEPRINTS:

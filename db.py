@@ -183,7 +183,7 @@ def get_for_update(model: type[M], ident: int, *, key_share: bool = False) -> M 
     but lets rows that point at it (an item of a store) be inserted meanwhile.
     A delete takes the full lock, so such inserts wait and then find it gone.
     """
-    _write_lock_on_sqlite()
+    write_lock_on_sqlite()
     lock = {"key_share": True} if key_share else True
     return db.session.get(model, ident, with_for_update=lock, populate_existing=True)
 
@@ -191,13 +191,15 @@ def get_for_update(model: type[M], ident: int, *, key_share: bool = False) -> M 
 def first_for_update(statement: Any, of: Any, *, key_share: bool = False) -> Any:
     """The first row of `statement`, its `of` entity locked as get_for_update
     locks a row (rows of other tables it joins are read, not locked); or None."""
-    _write_lock_on_sqlite()
+    write_lock_on_sqlite()
     locked = statement.with_for_update(key_share=key_share, of=of)
     options = {"populate_existing": True}
     return db.session.execute(locked, execution_options=options).first()
 
 
-def _write_lock_on_sqlite() -> None:
+def write_lock_on_sqlite() -> None:
+    """Begin the session's transaction with SQLite's write lock (BEGIN
+    IMMEDIATE), unless it is under way; on PostgreSQL, nothing."""
     connection = db.session.connection()
     # The sqlite3 module opens a transaction by itself only before a write
     # statement; reads before it run outside any transaction.

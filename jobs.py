@@ -34,6 +34,7 @@ from flask.logging import default_handler
 
 import blocklist
 import email_tokens
+import idempotency
 import mail
 from db import db
 from models import UserModel
@@ -79,7 +80,11 @@ def init_app(app: Flask) -> None:
             "prune-revocations": {
                 "task": "jobs.prune_revocations",
                 "schedule": timedelta(days=1),
-            }
+            },
+            "prune-idempotency-keys": {
+                "task": "jobs.prune_idempotency_keys",
+                "schedule": timedelta(days=1),
+            },
         },
         beat_schedule_filename=os.path.join(app.instance_path, "celerybeat-schedule"),
     )
@@ -222,4 +227,12 @@ def prune_revocations() -> int:
     """Delete the revocation records of tokens that have expired anyway."""
     pruned = blocklist.prune(datetime.now(UTC))
     logger.info("Pruned %d expired revocation records", pruned)
+    return pruned
+
+
+@shared_task(name="jobs.prune_idempotency_keys")
+def prune_idempotency_keys() -> int:
+    """Delete the idempotency keys kept longer than 24 hours."""
+    pruned = idempotency.prune(datetime.now(UTC))
+    logger.info("Pruned %d expired idempotency keys", pruned)
     return pruned

@@ -1,7 +1,8 @@
 """What this API changes in flask-smorest where it offers no public way: one place.
 
-Five methods here override private ones of flask-smorest 0.47, each named
-in its comment; `check_etag` overrides the public one, and marks a write
+Seven methods here override private ones of flask-smorest 0.47, each named
+in its comment (the two of paging are the ones its docstrings invite
+overriding); `check_etag` overrides the public one, and marks a write
 checked in the request's ETag bookkeeping (flask-smorest's private
 `_get_etag_ctx` and its "etag_checked" key) as flask-smorest's own does.
 tests/test_smorest_adapter.py fails loudly when any of these is renamed,
@@ -14,7 +15,10 @@ never required: clients written without ETags keep working. flask-smorest
 would answer a write without If-Match 428.
 """
 
+import json
 import warnings
+from collections.abc import Callable
+from urllib.parse import urlencode
 
 from apispec import APISpec
 from flask import request
@@ -31,6 +35,7 @@ BLUEPRINT_OVERRIDES = (
     "_check_not_modified",
     "_prepare_etag_doc",
 )
+PAGING_OVERRIDES = ("_set_pagination_metadata", "_document_pagination_metadata")
 API_OVERRIDES = ("_register_etag_headers", "_register_pagination_header")
 # Used as flask-smorest uses it: the request's ETag bookkeeping.
 ETAG_CHECKED = "etag_checked"
@@ -90,6 +95,62 @@ class OptionalIfMatch:
         return doc
 
 
+# The pages a Link header names, by relation, and where X-Pagination has them.
+LINK_RELATIONS = (
+    ("first", "first_page"),
+    ("prev", "previous_page"),
+    ("next", "next_page"),
+    ("last", "last_page"),
+)
+
+
+class PagingLinks:
+    """Blueprint mixin: a list's page answers `X-Pagination` (as flask-smorest
+    has it) and an RFC 8288 `Link` header to its first, previous, next and
+    last pages, where they exist, whose URLs keep every other query parameter
+    (filters, sort) of the request."""
+
+    # flask-smorest's, from the Blueprint this is mixed into.
+    PAGINATION_HEADER_NAME: str
+    _make_pagination_metadata: Callable[[int, int, int], dict]
+
+    # PaginationMixin._set_pagination_metadata ("Override this to set
+    # pagination data another way").
+    def _set_pagination_metadata(self, page_params, result, headers):
+        if headers is None:
+            headers = {}
+        metadata = self._make_pagination_metadata(
+            page_params.page, page_params.page_size, page_params.item_count
+        )
+        headers[self.PAGINATION_HEADER_NAME] = json.dumps(metadata)
+        links = [
+            f'<{page_url(metadata[key], page_params.page_size)}>; rel="{relation}"'
+            for relation, key in LINK_RELATIONS
+            if key in metadata
+        ]
+        if links:
+            headers["Link"] = ", ".join(links)
+        return result, headers
+
+    # PaginationMixin._document_pagination_metadata ("Override this to
+    # document custom pagination metadata").
+    def _document_pagination_metadata(self, spec, resp_doc):
+        resp_doc.setdefault("headers", {}).update(
+            {self.PAGINATION_HEADER_NAME: "PAGINATION", "Link": "PAGING_LINKS"}
+        )
+
+
+def page_url(page: int, page_size: int) -> str:
+    """This request's URL on another page: its other parameters as sent."""
+    query = [
+        (name, value)
+        for name, value in request.args.items(multi=True)
+        if name not in ("page", "page_size")
+    ]
+    query += [("page", str(page)), ("page_size", str(page_size))]
+    return f"{request.base_url}?{urlencode(query)}"
+
+
 class DocumentedHeaders:
     """Api mixin: the ETag and paging headers as this API uses them."""
 
@@ -132,6 +193,16 @@ class DocumentedHeaders:
                 "first_page, last_page, page, previous_page, next_page (the last "
                 "four only where they exist).",
                 "content": {"application/json": {"schema": PaginationMetadataSchema}},
+            },
+            lazy=True,
+        )
+        self.spec.components.header(
+            "PAGING_LINKS",
+            {
+                "description": "RFC 8288 links to the first, previous (`prev`), "
+                "next and last pages, where they exist, keeping the request's "
+                'filters and sort: `<https://…/item?store_id=3&page=2&page_size=10>; rel="next"`.',
+                "schema": {"type": "string"},
             },
             lazy=True,
         )

@@ -1,5 +1,6 @@
 """One module per table; importing this package registers every table on db.metadata."""
 
+from models.idempotency_key import IdempotencyKeyModel
 from models.item import ItemModel
 from models.item_tag import items_tags
 from models.revoked_token import RevokedTokenModel
@@ -8,6 +9,7 @@ from models.tag import TagModel
 from models.user import UserModel
 
 __all__ = [
+    "IdempotencyKeyModel",
     "ItemModel",
     "RevokedTokenModel",
     "StoreModel",

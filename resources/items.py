@@ -52,6 +52,7 @@ class ItemList(MethodView):
     )
     @blp.response(201, ItemSchema, headers=LOCATION_HEADER)
     @blp.alt_response(409, description=ITEM_TAKEN)
+    @blp.idempotent
     @blp.owner_required(OWNED_STORE, from_body="store_id")
     def post(self, item_data, store):
         """Create an item (fresh token; the store's owner or an admin)

@@ -61,6 +61,7 @@ class StoreList(MethodView):
     @blp.arguments(PlainStoreSchema, example={"name": "Corner Shop"})
     @blp.response(201, StoreSchema, headers=LOCATION_HEADER)
     @blp.alt_response(409, description=STORE_TAKEN)
+    @blp.idempotent
     def post(self, store_data):
         """Create a store
 

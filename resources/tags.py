@@ -70,6 +70,7 @@ class TagsInStore(MethodView):
     @blp.response(201, TagSchema, headers=LOCATION_HEADER)
     @blp.alt_response(404, description="Store not found.")
     @blp.alt_response(409, description=TAG_TAKEN)
+    @blp.idempotent
     @blp.owner_required(OWNED_STORE)
     def post(self, tag_data, store):
         """Create a tag in a store (the store's owner or an admin)
@@ -127,6 +128,7 @@ class LinkTagToItem(MethodView):
     @blp.alt_response(
         422, description="The tag belongs to another store than the item."
     )
+    @blp.idempotent
     @blp.owner_required(OWNED_ITEM)
     def post(self, item, tag_id):
         """Link a tag to an item (the store's owner or an admin)

@@ -226,6 +226,57 @@ def test_creates_of_one_name_make_exactly_one(server, report, kind):
         assert statuses == [201] + [409] * (RACERS - 1)
 
 
+@pytest.mark.parametrize("kind", ["store", "item", "tag", "link"])
+def test_creates_with_one_idempotency_key_make_exactly_one(server, report, kind):
+    """Retries of one create, racing: one creates, the others replay its
+    answer or are told it is in flight (409); never two rows."""
+    for _ in range(ROUNDS):
+        name = unique("keyed")
+        store = server.create("/store", {"name": unique("keys")})
+        if kind == "store":
+            path, body = "/store", {"name": name}
+        elif kind == "item":
+            path, body = "/item", {"name": name, "price": 1, "store_id": store["id"]}
+        elif kind == "tag":
+            path, body = f"/store/{store['id']}/tag", {"name": name}
+        else:
+            item = server.create(
+                "/item", {"name": name, "price": 1, "store_id": store["id"]}
+            )
+            tag = server.create(f"/store/{store['id']}/tag", {"name": name})
+            path, body = f"/item/{item['id']}/tag/{tag['id']}", None
+        headers = {"Idempotency-Key": unique("key")}
+
+        answers = race([partial(server, "POST", path, body, headers=headers)] * RACERS)
+
+        made = [
+            a
+            for a in answers
+            if a.status == 201 and "Idempotent-Replayed" not in a.headers
+        ]
+        replayed = [
+            a for a in answers if a.headers.get("Idempotent-Replayed") == "true"
+        ]
+        busy = [a for a in answers if a.status == 409]
+        report[f"{len(replayed)} replayed, {len(busy)} × 409"] += 1
+        assert len(made) == 1, [(a.status, a.raw) for a in answers]
+        assert len(made) + len(replayed) + len(busy) == RACERS
+        assert all(a.raw == made[0].raw and a.status == 201 for a in replayed)
+        assert all("Retry-After" in a.headers for a in busy)
+        if kind == "store":
+            found = server("GET", f"/store?q={name}").body
+        elif kind == "link":
+            found = server("GET", f"/item/{item['id']}").body["tags"]
+        else:
+            found = (
+                server("GET", f"/item?store_id={store['id']}").body
+                if kind == "item"
+                else server("GET", f"/store/{store['id']}/tag").body
+            )
+            found = [row for row in found if row["name"] == name]
+        assert len(found) == 1
+
+
 def test_links_of_one_pair_make_one_link(server, report):
     for _ in range(ROUNDS):
         store = server.create("/store", {"name": unique("pair")})

@@ -1,6 +1,7 @@
 """Pagination of GET /store, GET /item and GET /store/<id>/tag: pages, X-Pagination, docs."""
 
 import json
+import re
 from contextlib import contextmanager
 from typing import NamedTuple
 
@@ -105,6 +106,14 @@ def count_sql(app, model):
         for engine in used:
             event.remove(engine, "before_cursor_execute", on_statement)
             event.remove(engine, "before_execute", on_execute)
+
+
+def links(response) -> dict[str, str]:
+    """The Link header's URLs by relation (RFC 8288: `<url>; rel="name"`, comma-separated)."""
+    header = response.headers["Link"]
+    found = re.findall(r'<([^>]*)>;\s*rel="([^"]+)"', header)
+    assert ", ".join(f'<{url}>; rel="{rel}"' for url, rel in found) == header
+    return {rel: url for url, rel in found}
 
 
 # --- Pages and the X-Pagination header ------------------------------------------
@@ -383,8 +392,74 @@ def test_list_documents_x_pagination_header_on_200(spec, path):
 
 
 @pytest.mark.parametrize("path", LIST_PATHS)
+def test_list_documents_its_link_header_on_200(spec, path):
+    ok = resolve(spec, spec["paths"][path]["get"]["responses"]["200"])
+
+    header = resolve(spec, ok["headers"]["Link"])
+    assert "RFC 8288" in header["description"]
+
+
+@pytest.mark.parametrize("path", LIST_PATHS)
 def test_list_documents_invalid_paging_as_422_with_the_error_envelope(spec, path):
     unprocessable = resolve(spec, spec["paths"][path]["get"]["responses"]["422"])
 
     schema = unprocessable["content"]["application/json"]["schema"]
     assert schema == {"$ref": "#/components/schemas/Error"}
+
+
+# --- The Link header -------------------------------------------------------------
+
+
+def test_a_middle_page_links_to_the_first_previous_next_and_last(client, user_headers):
+    store = create_store(client, user_headers, "Corner Shop")
+    for n in range(7):
+        create_item(client, user_headers, store["id"], f"Item {n}")
+
+    response = client.get("/item?page=2&page_size=2", headers=user_headers)
+
+    base = "http://localhost/item"
+    assert links(response) == {
+        "first": f"{base}?page=1&page_size=2",
+        "prev": f"{base}?page=1&page_size=2",
+        "next": f"{base}?page=3&page_size=2",
+        "last": f"{base}?page=4&page_size=2",
+    }
+
+
+def test_links_keep_the_filters_and_sort_and_lead_to_the_pages_they_name(
+    client, user_headers
+):
+    store = create_store(client, user_headers, "Corner Shop")
+    other = create_store(client, user_headers, "Other Shop")
+    for n in range(5):
+        create_item(client, user_headers, store["id"], f"Chair {n}", price=n)
+        create_item(client, user_headers, other["id"], f"Chair {n}", price=n)
+    query = f"store_id={store['id']}&sort=-price&q=chair"
+    first = client.get(f"/item?{query}&page_size=2", headers=user_headers)
+
+    pages = [ids_of(first)]
+    url = links(first).get("next")
+    while url:
+        assert f"store_id={store['id']}&sort=-price&q=chair" in url
+        response = client.get(url, headers=user_headers)
+        pages.append(ids_of(response))
+        url = links(response).get("next")
+
+    everything = client.get(f"/item?{query}", headers=user_headers)
+    assert [row for page in pages for row in page] == ids_of(everything)
+    assert [len(page) for page in pages] == [2, 2, 1]
+
+
+def test_the_first_page_has_no_prev_and_the_last_no_next(client, user_headers, listing):
+    first = client.get(f"{listing.url}?page_size=2", headers=user_headers)
+    last = client.get(f"{listing.url}?page=2&page_size=2", headers=user_headers)
+
+    assert set(links(first)) == {"first", "next", "last"}
+    assert set(links(last)) == {"first", "prev", "last"}
+
+
+def test_an_empty_list_has_no_link_header(client, user_headers):
+    response = client.get("/item", headers=user_headers)
+
+    assert pagination(response) == {"total": 0, "total_pages": 0}
+    assert "Link" not in response.headers

@@ -10,6 +10,7 @@ import pytest
 from flask import Flask
 from flask.views import MethodView
 from flask_smorest.etag import EtagMixin, _get_etag_ctx
+from flask_smorest.pagination import PaginationMixin
 from flask_smorest.spec import APISpecMixin
 
 import smorest_adapter
@@ -24,13 +25,20 @@ def backend():
     return "sqlite"
 
 
-OVERRIDES = [
-    (smorest_adapter.OptionalIfMatch, EtagMixin, Blueprint, name)
-    for name in smorest_adapter.BLUEPRINT_OVERRIDES
-] + [
-    (smorest_adapter.DocumentedHeaders, APISpecMixin, Api, name)
-    for name in smorest_adapter.API_OVERRIDES
-]
+OVERRIDES = (
+    [
+        (smorest_adapter.OptionalIfMatch, EtagMixin, Blueprint, name)
+        for name in smorest_adapter.BLUEPRINT_OVERRIDES
+    ]
+    + [
+        (smorest_adapter.PagingLinks, PaginationMixin, Blueprint, name)
+        for name in smorest_adapter.PAGING_OVERRIDES
+    ]
+    + [
+        (smorest_adapter.DocumentedHeaders, APISpecMixin, Api, name)
+        for name in smorest_adapter.API_OVERRIDES
+    ]
+)
 
 
 @pytest.mark.parametrize(("mixin", "library", "used_by", "name"), OVERRIDES)
