@@ -50,6 +50,8 @@ DESCRIPTION = (
     "**Retries**: the creates take an `Idempotency-Key` header; sent again "
     "with the same key and body, a create answers its first answer again "
     "(`Idempotent-Replayed: true`) and creates nothing. "
+    "**Sync**: `GET /changes` lists what changed since a cursor, in commit "
+    "order, deletes included. "
     "**Email**: an account may have an address (verified through a link "
     "sent to it); `POST /password/forgot` always answers 202 and emails a "
     "reset link to a verified address; emails are sent in the background."

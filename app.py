@@ -25,6 +25,7 @@ from api import Api
 from db import db
 from jsonio import JSONProvider
 from resources.accounts import blp as accounts_blp
+from resources.changes import blp as changes_blp
 from resources.health import blp as health_blp
 from resources.items import blp as items_blp
 from resources.stores import blp as stores_blp
@@ -32,7 +33,15 @@ from resources.tags import blp as tags_blp
 from resources.users import blp as users_blp
 
 MIGRATIONS_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "migrations")
-BLUEPRINTS = (stores_blp, items_blp, tags_blp, users_blp, accounts_blp, health_blp)
+BLUEPRINTS = (
+    stores_blp,
+    items_blp,
+    tags_blp,
+    changes_blp,
+    users_blp,
+    accounts_blp,
+    health_blp,
+)
 
 
 def create_app(overrides: dict | None = None) -> Flask:

@@ -71,6 +71,8 @@ DEFAULTS: dict[str, Any] = {
     # (at most 15 minutes) between tries: about an hour, then it gives up.
     "EMAIL_RETRIES": 10,
     "EMAIL_RETRY_DELAY": 10,
+    # Deletes are kept this long in the changes feed (changes.py).
+    "CHANGES_RETENTION_DAYS": 30,
     "RATELIMIT_FORGOT": "5 per minute",
     "RATELIMIT_FORGOT_PER_EMAIL": "3 per hour",
     "RATELIMIT_VERIFY": "10 per minute",
@@ -151,6 +153,12 @@ VARIABLES = (
         "CORS_ORIGINS", "CORS_ORIGINS", "list", "browser origins allowed", _origins
     ),
     Variable("TRUSTED_PROXIES", "TRUSTED_PROXIES", "int", "proxies to believe"),
+    Variable(
+        "CHANGES_RETENTION_DAYS",
+        "CHANGES_RETENTION_DAYS",
+        "int",
+        "days deletes stay in the changes feed",
+    ),
     Variable("APP_URL", "APP_URL", "str", "public base URL of links in emails"),
     Variable("MAIL_FROM", "MAIL_FROM", "str", "sender of emails"),
     Variable("SMTP_URL", "SMTP_URL", "str", "SMTP server for emails"),

@@ -33,6 +33,7 @@ from flask import Flask, current_app
 from flask.logging import default_handler
 
 import blocklist
+import changes
 import email_tokens
 import idempotency
 import mail
@@ -79,6 +80,10 @@ def init_app(app: Flask) -> None:
         beat_schedule={
             "prune-revocations": {
                 "task": "jobs.prune_revocations",
+                "schedule": timedelta(days=1),
+            },
+            "prune-changes": {
+                "task": "jobs.prune_changes",
                 "schedule": timedelta(days=1),
             },
             "prune-idempotency-keys": {
@@ -235,4 +240,12 @@ def prune_idempotency_keys() -> int:
     """Delete the idempotency keys kept longer than 24 hours."""
     pruned = idempotency.prune(datetime.now(UTC))
     logger.info("Pruned %d expired idempotency keys", pruned)
+    return pruned
+
+
+@shared_task(name="jobs.prune_changes")
+def prune_changes() -> int:
+    """Delete the changes feed's tombstones older than its retention."""
+    pruned = changes.prune(datetime.now(UTC))
+    logger.info("Pruned %d tombstones of the changes feed", pruned)
     return pruned

@@ -514,3 +514,58 @@ class ItemQuerySchema(PagedQuerySchema):
         metadata={"description": "Only items priced at most this."},
     )
     sort = sort_field("id", "name", "price")
+
+
+# The changes feed (changes.py, resources/changes.py).
+
+
+class ChangedStoreSchema(PlainStoreSchema):
+    pass
+
+
+class ChangedItemSchema(PlainItemSchema):
+    store_id = fields.Integer(dump_only=True)
+    tag_ids = fields.List(fields.Integer(), dump_only=True)
+
+
+class ChangedTagSchema(PlainTagSchema):
+    store_id = fields.Integer(dump_only=True)
+
+
+class ChangeSchema(Schema):
+    type = fields.String(
+        dump_only=True, metadata={"enum": ["store", "item", "tag"], "example": "item"}
+    )
+    id = fields.Integer(dump_only=True)
+    op = fields.String(dump_only=True, metadata={"enum": ["upsert", "delete"]})
+    data = fields.Dict(
+        dump_only=True,
+        allow_none=True,
+        metadata={
+            "description": "The row as it is now: a PlainStore; a PlainItem with "
+            "`store_id` and `tag_ids`; or a PlainTag with `store_id`. Null for a "
+            "delete."
+        },
+    )
+
+
+class ChangesSchema(Schema):
+    changes = fields.List(fields.Nested(ChangeSchema), dump_only=True)
+    cursor = fields.String(
+        dump_only=True,
+        metadata={"description": "Send it as `since` to get what changed after."},
+    )
+    has_more = fields.Boolean(
+        dump_only=True,
+        metadata={"description": "More changes wait: ask again with `cursor` now."},
+    )
+
+
+class ChangesQuerySchema(Schema):
+    since = Text(
+        metadata={
+            "description": "The `cursor` of the last answer. Without it: every "
+            "store, item and tag there is, as upserts."
+        }
+    )
+    limit = fields.Integer(load_default=500, validate=validate.Range(min=1, max=1000))

@@ -70,6 +70,7 @@ CONTRACT = {
         row("ownerless", 200, item_id="lone_item"),
     ],
     "GET /store/{store_id}/tag": [row("access", 200)],
+    "GET /changes": [row("access", 200)],
     "POST /store/{store_id}/tag": [
         row("owner", 201, {"name": "new tag"}),
         row("ownerless", 201, {"name": "new tag"}, store_id="lone_store"),

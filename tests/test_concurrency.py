@@ -6,9 +6,12 @@ gunicorn with 4 workers, on SQLite and on PostgreSQL, and runs ROUNDS times;
 the summary at the end of the run says how each round came out.
 """
 
+import threading
 import uuid
 from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
 from functools import partial
+from itertools import count
 
 import pytest
 from flask_migrate import upgrade
@@ -17,6 +20,7 @@ from db import db
 from tests.conftest import build_app, empty_database, served_env
 from tests.helpers import PASSWORD
 from tests.servers import gunicorn, race, request
+from tests.test_changes import Replica
 
 pytestmark = pytest.mark.slow
 
@@ -314,3 +318,88 @@ def test_refreshes_of_one_token_rotate_it_once(server, report):
         # revokes the family, the winner's new pair included.
         (winner,) = [answer.body for answer in answers if answer.status == 200]
         assert server("GET", "/me", token=winner["access_token"]).status == 401
+
+
+def test_a_reader_following_the_changes_feed_while_writers_commit_misses_nothing(
+    server, report
+):
+    """Writers create, rename, link, unlink and delete while a reader follows
+    the feed; caught up at the end, the reader has exactly the server's data."""
+    replica = Replica()
+    read = partial(_json, server)
+    replica.catch_up(read)
+    for _ in range(ROUNDS):
+        writes, catch_ups = _feed_round(server, replica, read)
+        replica.catch_up(read)
+
+        assert replica.rows == feed_state(read)
+        report[f"{writes} writes, {catch_ups} catch-ups meanwhile"] += 1
+
+
+def _feed_round(server, replica, read) -> tuple[int, int]:
+    """RACERS - 1 writers released together, and the reader following the
+    feed until they are done: the writes made, and the reader's catch-ups."""
+    store = server.create("/store", {"name": unique("feed")})
+    writers_done = threading.Event()
+
+    def writer(n: int) -> int:
+        item = server.create(
+            "/item", {"name": unique(f"w{n}"), "price": 1, "store_id": store["id"]}
+        )
+        tag = server.create(f"/store/{store['id']}/tag", {"name": unique(f"t{n}")})
+        server("POST", f"/item/{item['id']}/tag/{tag['id']}")
+        server("PUT", f"/item/{item['id']}", {"price": n + 2})
+        if n % 2:
+            server("DELETE", f"/item/{item['id']}/tag/{tag['id']}")
+            server("DELETE", f"/item/{item['id']}")
+        return 6 if n % 2 else 4
+
+    def reader() -> int:
+        catch_ups = 0
+        while not writers_done.is_set():
+            replica.catch_up(read)
+            catch_ups += 1
+        return catch_ups
+
+    def writers() -> int:
+        try:
+            return sum(race([partial(writer, n) for n in range(RACERS - 1)]))
+        finally:
+            writers_done.set()
+
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        reading = pool.submit(reader)
+        writes = pool.submit(writers).result()
+        return writes, reading.result()
+
+
+def _json(server, path: str):
+    answer = server("GET", path)
+    assert answer.status == 200, answer.raw
+    return answer.body
+
+
+def feed_state(get) -> dict:
+    """Every store, item and tag of the server, as the feed shows them."""
+    state = {}
+    for page in count(1):
+        stores = get(f"/store?page={page}&page_size=100")
+        for store in stores:
+            state[("store", store["id"])] = {
+                k: store[k] for k in ("id", "name", "owner_id")
+            }
+            for tag in store["tags"]:
+                state[("tag", tag["id"])] = {**tag, "store_id": store["id"]}
+        if len(stores) < 100:
+            break
+    for page in count(1):
+        items = get(f"/item?page={page}&page_size=100")
+        for item in items:
+            state[("item", item["id"])] = {
+                **{k: item[k] for k in ("id", "name", "price", "description")},
+                "store_id": item["store"]["id"],
+                "tag_ids": [tag["id"] for tag in item["tags"]],
+            }
+        if len(items) < 100:
+            break
+    return state
