@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: run worker beat test test-fast bench lint typecheck format migrate secret lock
+.PHONY: run worker beat clients test test-fast bench lint typecheck format migrate secret lock
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -55,6 +55,20 @@ node_modules/.installed: package.json package-lock.json
 	touch $@
 
 NODE_DEPS := $(if $(shell command -v npm),node_modules/.installed)
+
+# Typed clients made from the OpenAPI document, into the git-ignored
+# generated/: a Python package (openapi-python-client) and TypeScript types
+# (openapi-typescript), which tsc checks against clients/typescript/check.ts.
+clients: $(VENV)/.dev node_modules/.installed secret
+	mkdir -p generated/typescript
+	$(BIN)/flask openapi write --format=json generated/openapi.json
+	rm -rf generated/python
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/openapi-python-client generate \
+	  --path generated/openapi.json --meta none \
+	  --output-path generated/python/stores_api_client
+	npx --no-install openapi-typescript generated/openapi.json \
+	  -o generated/typescript/api.d.ts
+	npx --no-install tsc -p clients/typescript
 
 # The whole suite on every core (pytest-xdist), with branch coverage of the
 # application code; below COVERAGE_FLOOR percent it fails (pyproject.toml

@@ -9,7 +9,7 @@ from marshmallow import ValidationError
 import blocklist
 from db import db
 from models import UserModel
-from schemas import UserSchema
+from schemas import RegisterSchema
 
 users_cli = AppGroup("users", help="Manage user accounts.")
 tokens_cli = AppGroup("tokens", help="Manage issued tokens.")
@@ -31,7 +31,7 @@ def create_admin(username: str, password: str | None) -> None:
     if user is None or password is not None:
         given = {"username": user.username if user else username, "password": password}
         try:
-            fields = UserSchema().load(given)
+            fields = RegisterSchema(only=("username", "password")).load(given)
         except ValidationError as error:
             for field, messages in error.normalized_messages().items():
                 click.echo(f"{field}: {' '.join(messages)}", err=True)

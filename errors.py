@@ -15,7 +15,6 @@ import flask_smorest
 import marshmallow as ma
 from flask import Response, jsonify
 from werkzeug.exceptions import HTTPException
-from werkzeug.sansio.response import Response as WerkzeugResponse
 
 # The values of `error`, for the answers a client must tell apart.
 AUTH_ERROR_CODES = (
@@ -87,17 +86,13 @@ def answer(code: int, message: str, error: str) -> tuple[Response, int, Headers]
 
 def from_http_exception(
     error: HTTPException,
-) -> tuple[dict[str, Any] | str, int, Headers] | WerkzeugResponse:
+) -> tuple[dict[str, Any] | str, int, Headers]:
     """Every HTTP error, raised or unexpected, in the one envelope.
 
     flask-smorest leaves `message` out when `abort` got none (unknown URLs,
     wrong methods); clients always get one here. Unexpected exceptions arrive
     as a bare 500 whose detail Flask has already logged.
     """
-    if error.response is not None:
-        # A whole answer raised as it is (werkzeug's abort(response)): an
-        # idempotent replay.
-        return error.response
     code = error.code or 500
     data: dict[str, Any] = getattr(error, "data", None) or {}
     body = payload(code, data.get("message") or error.description)

@@ -171,8 +171,8 @@ def claim(user_id: int, key: str, print_: str) -> None:
         headers["Location"] = kept.location
     if kept.etag:
         headers["ETag"] = kept.etag
-    # Raised, so that it is answered as it is (errors.py), past the ETag
-    # of a new answer that flask-smorest would compute.
+    # Raised (werkzeug's abort with a whole response, which Flask answers as
+    # it is), past the ETag that flask-smorest would compute for a new answer.
     werkzeug_abort(
         Response(
             kept.body, status=kept.status, headers=headers, mimetype="application/json"

@@ -301,6 +301,15 @@ class StoreSchema(PlainStoreSchema):
 
 
 class ItemSchema(PlainItemSchema):
+    store = fields.Nested(PlainStoreSchema, dump_only=True)
+    tags = fields.Nested(PlainTagSchema, many=True, dump_only=True)
+
+
+class ItemCreateSchema(ItemSchema):
+    """The body of `POST /item`: an Item, and the store it goes in. (A shape
+    of its own, so that the answer's Item has no field it lacks: generated
+    clients read `required` for both.)"""
+
     store_id = fields.Integer(
         required=True,
         load_only=True,
@@ -308,8 +317,6 @@ class ItemSchema(PlainItemSchema):
         validate=validate.Range(min=1, max=MAX_ID),
         metadata={"example": 1},
     )
-    store = fields.Nested(PlainStoreSchema, dump_only=True)
-    tags = fields.Nested(PlainTagSchema, many=True, dump_only=True)
 
 
 class ItemUpdateSchema(Schema):
@@ -377,12 +384,6 @@ class UserSchema(Schema):
         required=True,
         metadata={"example": "jane.doe"},
     )
-    password = Text(
-        required=True,
-        load_only=True,
-        validate=validate.Length(min=8, max=128),
-        metadata={"example": "correct horse battery"},
-    )
     email = email_field(
         allow_none=True,
         metadata={
@@ -392,6 +393,18 @@ class UserSchema(Schema):
     )
     email_verified = fields.Boolean(dump_only=True)
     is_admin = fields.Boolean(dump_only=True)
+
+
+class RegisterSchema(UserSchema):
+    """The body of `POST /register`: a User, and its password (a shape of its
+    own, so that the answer's User has no field it lacks)."""
+
+    password = Text(
+        required=True,
+        load_only=True,
+        validate=validate.Length(min=8, max=128),
+        metadata={"example": "correct horse battery"},
+    )
 
 
 class EmailSchema(Schema):

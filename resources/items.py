@@ -15,7 +15,13 @@ from resources.common import (
     location,
 )
 from resources.stores import OWNED_STORE
-from schemas import ItemQuerySchema, ItemSchema, ItemUpdateSchema, MessageSchema
+from schemas import (
+    ItemCreateSchema,
+    ItemQuerySchema,
+    ItemSchema,
+    ItemUpdateSchema,
+    MessageSchema,
+)
 
 blp = Blueprint("items", __name__, description="Items, each in one store.")
 
@@ -47,7 +53,7 @@ class ItemList(MethodView):
 
     @blp.auth_required(fresh=True)
     @blp.arguments(
-        ItemSchema,
+        ItemCreateSchema,
         example={"name": "Chair", "price": 17.99, "store_id": 1},
     )
     @blp.response(201, ItemSchema, headers=LOCATION_HEADER)

@@ -28,6 +28,7 @@ from schemas import (
     LoginSchema,
     MessageSchema,
     PasswordChangeSchema,
+    RegisterSchema,
     TokenSchema,
     UserSchema,
 )
@@ -61,7 +62,7 @@ def get_user_for(user_id: int, *, lock: str | None = None) -> UserModel:
 
 @blp.route("/register")
 class Register(MethodView):
-    @blp.arguments(UserSchema, example=REGISTER_EXAMPLE)
+    @blp.arguments(RegisterSchema, example=REGISTER_EXAMPLE)
     @blp.response(201, UserSchema, headers=LOCATION_HEADER)
     @blp.alt_response(
         409,

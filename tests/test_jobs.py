@@ -18,15 +18,15 @@ from pathlib import Path
 
 import pytest
 from kombu import Connection
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 import blocklist
 import jobs
 from db import db
-from models import RevokedTokenModel
+from models import IdempotencyKeyModel, RevokedTokenModel
 from tests.backends import REDIS_URL, delete_keys, redis_server, unreachable
 from tests.conftest import SECRET
-from tests.helpers import PASSWORD, assert_error, auth_header, login
+from tests.helpers import PASSWORD, assert_error, auth_header, login, signed_in
 from tests.mailbox import Mailbox
 from tests.servers import ROOT
 
@@ -306,3 +306,33 @@ def test_beat_schedules_the_pruning_of_revocations_daily(app):
 
     assert schedule["prune-revocations"]["task"] == "jobs.prune_revocations"
     assert schedule["prune-revocations"]["schedule"].total_seconds() == 24 * 3600
+
+
+def test_the_daily_prunes_run_as_jobs(make_app):
+    """What beat sends daily, run in the API process: each prune removes what
+    has expired, and only that."""
+    app = make_app(CHANGES_RETENTION_DAYS=0)
+    client = app.test_client()
+    headers = signed_in(client, "ann")
+    keyed = {**headers, "Idempotency-Key": "k1"}
+    store = client.post("/store", json={"name": "Gone"}, headers=keyed).get_json()
+    client.post("/store", json={"name": "Kept"}, headers=headers)
+    client.delete(f"/store/{store['id']}", headers=headers)  # a tombstone
+    now = datetime.now(UTC)
+    with app.app_context():
+        blocklist.revoke("expired-token", now - timedelta(minutes=1))
+        db.session.execute(
+            update(IdempotencyKeyModel).values(expires_at=now - timedelta(minutes=1))
+        )
+        db.session.commit()
+        celery = app.extensions["celery"]
+        pruned = {
+            name: celery.tasks[f"jobs.{name}"].apply().get()
+            for name in ("prune_revocations", "prune_changes", "prune_idempotency_keys")
+        }
+
+    assert pruned == {
+        "prune_revocations": 1,
+        "prune_changes": 1,
+        "prune_idempotency_keys": 1,
+    }

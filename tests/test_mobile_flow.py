@@ -1,6 +1,8 @@
 """A mobile-style client that keeps its tokens: it calls until its access token
 expires, refreshes once on `token_expired`, retries and succeeds; a second
-refresh with the old refresh token is refused with `token_revoked`."""
+refresh with the old refresh token is refused with `token_revoked`. It retries
+a create whose answer it lost with the create's idempotency key, and catches
+up through the changes feed after a time offline."""
 
 from datetime import datetime, timedelta
 
@@ -8,7 +10,17 @@ import flask_jwt_extended.tokens
 import jwt.api_jwt
 import pytest
 
-from tests.helpers import PASSWORD, register
+from tests.helpers import (
+    PASSWORD,
+    auth_header,
+    create_item,
+    create_store,
+    create_tag,
+    link,
+    login,
+    register,
+)
+from tests.test_changes import Replica, server_state
 
 
 class Clock:
@@ -72,6 +84,19 @@ class MobileClient:
         assert response.status_code == 200, response.get_json()
         self.refreshes += 1
         self.tokens = response.get_json()
+
+    def create(self, path: str, body: dict, key: str):
+        """A create sent with its idempotency key, as an app retrying safely does."""
+        return self.client.post(
+            path,
+            json=body,
+            headers={**self._bearer("access_token"), "Idempotency-Key": key},
+        )
+
+    def feed(self, path: str) -> dict:
+        response = self.get(path)
+        assert response.status_code == 200, response.get_json()
+        return response.get_json()
 
     def _get(self, path: str):
         return self._send("GET", path)
@@ -162,3 +187,53 @@ def test_the_owners_writes_carry_on_across_a_refresh(short_lived_app, clock):
     second = app.send("POST", "/item", {**item, "name": "Honey"})
     assert second.status_code == 401
     assert second.get_json()["error"] == "fresh_token_required"
+
+
+def test_a_create_whose_answer_was_lost_is_retried_with_its_key(short_lived_app, clock):
+    client = short_lived_app.test_client()
+    register(client, "mobile")
+    app = MobileClient(client)
+    app.log_in("mobile")
+    store = app.send("POST", "/store", {"name": "My stall"}).get_json()
+    body = {"name": "Jam", "price": 3.5, "store_id": store["id"]}
+
+    app.create("/item", body, key="jam-1")  # the answer never reaches the phone
+    # By the retry the token has expired; creating an item needs a fresh one,
+    # so the app logs in again. The key is the user's: it still holds.
+    clock.advance(90)
+    app.log_in("mobile")
+    retried = app.create("/item", body, key="jam-1")
+
+    assert retried.status_code == 201
+    assert retried.headers["Idempotent-Replayed"] == "true"
+    items = app.get(f"/item?store_id={store['id']}").get_json()
+    assert [item["name"] for item in items] == ["Jam"]
+    assert retried.get_json()["id"] == items[0]["id"]
+
+
+def test_an_offline_client_catches_up_through_the_changes_feed(short_lived_app, clock):
+    client = short_lived_app.test_client()
+    register(client, "mobile")
+    register(client, "owner")
+    owner = auth_header(login(client, "owner")["access_token"])
+    shop = create_store(client, owner, "Corner Shop")
+    chair = create_item(client, owner, shop["id"], "Chair")
+    app = MobileClient(client)
+    app.log_in("mobile")
+    replica = Replica()
+    replica.catch_up(app.feed)
+
+    # Offline for a while: others change the data, and the app's token expires.
+    table = create_item(client, owner, shop["id"], "Table")
+    oak = create_tag(client, owner, shop["id"], "oak")
+    link(client, owner, table["id"], oak["id"])
+    client.put(f"/store/{shop['id']}", json={"name": "Shop"}, headers=owner)
+    client.delete(f"/item/{chair['id']}", headers=owner)
+    other = create_store(client, owner, "Second Shop")
+    clock.advance(120)
+    replica.catch_up(app.feed, limit=2)
+
+    assert app.refreshes == 1
+    assert replica.rows == server_state(app.feed)
+    assert ("store", other["id"]) in replica.rows
+    assert ("item", chair["id"]) not in replica.rows
