@@ -2,16 +2,19 @@
 
 Seven methods here override private ones of flask-smorest 0.47, each named
 in its comment (the two of paging are the ones its docstrings invite
-overriding); `check_etag` overrides the public one, and marks a write
-checked in the request's ETag bookkeeping (flask-smorest's private
-`_get_etag_ctx` and its "etag_checked" key) as flask-smorest's own does.
+overriding); `check_etag` overrides the public one: it makes the tag with
+flask-smorest's private `_generate_etag` and marks a write checked in the
+request's ETag bookkeeping (the private `_get_etag_ctx` and its
+"etag_checked" key) as flask-smorest's own does.
 tests/test_smorest_adapter.py fails loudly when any of these is renamed,
 moved or called differently by a new release, and tests each change's
 effect. Everything else uses flask-smorest's public API.
 
 The ETag policy: ETags are sent on every GET and honoured in If-None-Match
 (304) and in If-Match on PUT and DELETE (412 when stale), but If-Match is
-never required: clients written without ETags keep working. flask-smorest
+never required: clients written without ETags keep working. Both compare
+weakly: W/"x", the tag a compressing proxy gives an answer tagged "x",
+names it too. flask-smorest
 would answer a write without If-Match 428.
 """
 
@@ -25,8 +28,9 @@ from flask import request
 from flask_smorest import abort
 from flask_smorest.etag import ETAG_HEADER, IF_MATCH_HEADER, IF_NONE_MATCH_HEADER
 from flask_smorest.etag import _get_etag_ctx as etag_context
-from flask_smorest.exceptions import NotModified, PreconditionFailed
+from flask_smorest.exceptions import NotModified
 from flask_smorest.pagination import PaginationMetadataSchema
+from flask_smorest.utils import resolve_schema_instance
 from werkzeug.http import quote_etag
 
 # Overridden below, and held to their names and signatures by the test.
@@ -37,6 +41,8 @@ BLUEPRINT_OVERRIDES = (
 )
 PAGING_OVERRIDES = ("_set_pagination_metadata", "_document_pagination_metadata")
 API_OVERRIDES = ("_register_etag_headers", "_register_pagination_header")
+# Called as flask-smorest calls it: how it makes an ETag of data.
+BLUEPRINT_USES = ("_generate_etag",)
 # Used as flask-smorest uses it: the request's ETag bookkeeping.
 ETAG_CHECKED = "etag_checked"
 
@@ -54,32 +60,40 @@ class OptionalIfMatch:
     def check_etag(self, etag_data, etag_schema=None):
         """412 unless If-Match, when sent, names the resource's current ETag.
 
-        A write without If-Match is marked checked as one with it is, so
-        flask-smorest's guard still warns (an error in the tests) about a
-        write that never calls check_etag.
+        flask-smorest's own compares strongly, as RFC 9110 (13.1.1) has
+        If-Match do. Here W/"x" names "x" too: an ETag names the JSON an
+        answer carries, before any content coding, and a proxy that
+        compresses the answer marks its ETag weak (nginx does, as RFC 9110
+        8.8.3 asks), so a client behind it can only send W/"x" back.
+        The tag is made as flask-smorest makes it (its private
+        `_generate_etag`). A write without If-Match is marked checked as one
+        with it is, so flask-smorest's guard still warns (an error in the
+        tests) about a write that never calls check_etag.
         """
         if request.method not in self.METHODS_NEEDING_CHECK_ETAG:
             warnings.warn(
                 f"ETag cannot be checked on {request.method} request.", stacklevel=2
             )
-        if request.if_match:
-            try:
-                super().check_etag(etag_data, etag_schema)
-            except PreconditionFailed:
-                abort(
-                    412,
-                    message="The resource has changed since it was read: "
-                    "If-Match does not match its current ETag.",
-                )
-        else:
-            etag_context()[ETAG_CHECKED] = True
+        etag_context()[ETAG_CHECKED] = True
+        if not request.if_match:
+            return
+        if etag_schema is not None:
+            etag_data = resolve_schema_instance(etag_schema).dump(etag_data)
+        if not request.if_match.contains_weak(self._generate_etag(etag_data)):
+            abort(
+                412,
+                message="The resource has changed since it was read: "
+                "If-Match does not match its current ETag.",
+            )
 
     # EtagMixin._check_not_modified raises a 304 without the ETag, which
-    # RFC 9110 (15.4.5) says it carries.
+    # RFC 9110 (15.4.5) says it carries, and compares strongly where
+    # If-None-Match compares weakly (13.1.2): W/"x" (a compressed answer's
+    # tag, see check_etag) is "x" here.
     def _check_not_modified(self, etag):
         if (
             request.method in self.METHODS_CHECKING_NOT_MODIFIED
-            and etag in request.if_none_match
+            and request.if_none_match.contains_weak(etag)
         ):
             not_modified = NotModified()
             not_modified.data = {"headers": {"ETag": quote_etag(etag)}}

@@ -81,6 +81,20 @@ def test_get_with_a_stale_etag_in_if_none_match_is_200_with_the_resource(
     assert response.headers["ETag"] == current.headers["ETag"]
 
 
+@pytest.mark.parametrize("path", GETS)
+def test_get_with_the_weak_form_of_the_current_etag_is_304(
+    client, user_headers, ids, path
+):
+    """W/"x" is what a client behind a compressing proxy (nginx) holds."""
+    url = path.format(**ids)
+    etag = etag_of(client, url, user_headers)
+
+    response = client.get(url, headers={**user_headers, "If-None-Match": f"W/{etag}"})
+
+    assert response.status_code == 304
+    assert response.headers["ETag"] == etag
+
+
 def test_etags_of_different_pages_differ(client, user_headers, ids):
     first = etag_of(client, "/item?page=1&page_size=1", user_headers)
     second = etag_of(client, "/item?page=2&page_size=1", user_headers)
@@ -242,6 +256,21 @@ def test_write_with_the_current_etag_in_if_match_succeeds(
 
 
 @pytest.mark.parametrize(("method", "path", "body", "who"), WRITES)
+def test_write_with_the_weak_form_of_the_current_etag_succeeds(
+    client, headers_of, unlinked_ids, method, path, body, who
+):
+    """A compressing proxy (nginx) hands the client W/"x" for "x"."""
+    url, headers = path.format(**unlinked_ids), headers_of[who]
+    before = read(client, url, headers)
+    etag = etag_of(client, url, headers)
+
+    response = write(client, method, url, body, headers, if_match=f"W/{etag}")
+
+    assert response.status_code == 200, response.get_json()
+    assert read(client, url, headers) != before
+
+
+@pytest.mark.parametrize(("method", "path", "body", "who"), WRITES)
 def test_write_with_if_match_star_succeeds(
     client, headers_of, unlinked_ids, method, path, body, who
 ):
@@ -295,6 +324,24 @@ def test_put_based_on_an_etag_read_before_another_change_is_412(
     assert_error(response, 412)
     after = client.get(url, headers=user_headers).get_json()
     assert {field: after[field] for field in first} == first
+
+
+def test_put_with_the_weak_form_of_a_stale_etag_is_412(client, user_headers, ids):
+    url = f"/store/{ids['store_id']}"
+    read_earlier = etag_of(client, url, user_headers)
+    assert (
+        client.put(url, json={"name": "Renamed"}, headers=user_headers).status_code
+        == 200
+    )
+
+    response = client.put(
+        url,
+        json={"name": "Again"},
+        headers={**user_headers, "If-Match": f"W/{read_earlier}"},
+    )
+
+    assert_error(response, 412)
+    assert client.get(url, headers=user_headers).get_json()["name"] == "Renamed"
 
 
 def test_store_etag_changes_when_an_item_is_renamed_so_a_stale_put_is_412(

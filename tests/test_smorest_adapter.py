@@ -52,6 +52,15 @@ def test_each_override_replaces_a_method_of_flask_smorest(
     assert getattr(used_by, name) is ours
 
 
+@pytest.mark.parametrize("name", smorest_adapter.BLUEPRINT_USES)
+def test_each_private_method_the_adapter_calls_is_flask_smorests(name):
+    """check_etag makes a tag as flask-smorest's own ETag of an answer is made."""
+    theirs = getattr(EtagMixin, name, None)
+    assert theirs is not None, f"flask-smorest no longer has EtagMixin.{name}"
+    assert list(inspect.signature(theirs).parameters)[:1] == ["etag_data"]
+    assert getattr(Blueprint, name) is theirs
+
+
 def test_the_etag_bookkeeping_is_where_the_adapter_marks_it():
     """flask-smorest's guard reads the key the adapter writes, in the
     context the adapter writes it to."""
