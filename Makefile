@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: run worker beat clients test test-fast bench lint typecheck format migrate secret lock
+.PHONY: run https worker beat clients test test-fast bench lint typecheck format migrate secret lock
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -39,6 +39,12 @@ migrate: $(VENV)/.runtime secret
 
 run: migrate
 	$(BIN)/gunicorn -c gunicorn.conf.py
+
+# The production topology on this machine: nginx (HTTPS on HTTPS_PORT, 8443;
+# HTTP on HTTP_PORT, 8080, redirecting) in front of gunicorn, with a throwaway
+# certificate in .https/. Needs nginx (Debian: apt-get install nginx).
+https: migrate
+	$(BIN)/python -m deploy.https serve
 
 # With CELERY_BROKER_URL set: the workers that send emails (as many as you
 # like, on any host), and beat, which schedules the daily pruning of
