@@ -1,12 +1,15 @@
-"""Command-line tasks: `flask users create-admin` and `flask tokens prune`."""
+"""Command-line tasks: `flask users create-admin`, `flask tokens prune` and
+`flask prune` (the daily pruning, for hosts without Celery beat)."""
 
 from datetime import UTC, datetime
 
 import click
-from flask.cli import AppGroup
+from flask.cli import AppGroup, with_appcontext
 from marshmallow import ValidationError
 
 import blocklist
+import changes
+import idempotency
 from db import db
 from models import UserModel
 from schemas import RegisterSchema
@@ -56,6 +59,19 @@ def prune_tokens() -> None:
     click.echo(f"Pruned {removed} expired blocklist entries.")
 
 
+@click.command("prune")
+@with_appcontext
+def prune_expired() -> None:
+    """Delete everything expired, as beat's daily jobs do: revocations of
+    expired tokens, idempotency keys past 24 hours, and the changes feed's
+    tombstones past CHANGES_RETENTION_DAYS. For cron where no beat runs."""
+    now = datetime.now(UTC)
+    click.echo(f"Pruned {blocklist.prune(now)} expired blocklist entries.")
+    click.echo(f"Pruned {idempotency.prune(now)} expired idempotency keys.")
+    click.echo(f"Pruned {changes.prune(now)} tombstones of the changes feed.")
+
+
 def init_app(app) -> None:
     app.cli.add_command(users_cli)
     app.cli.add_command(tokens_cli)
+    app.cli.add_command(prune_expired)

@@ -1,4 +1,5 @@
-"""Command-line tasks: `flask users create-admin` and `flask tokens prune` (contract 3, 5)."""
+"""Command-line tasks: `flask users create-admin`, `flask tokens prune` and
+`flask prune` (contract 3, 5)."""
 
 import re
 from datetime import UTC, datetime, timedelta
@@ -16,6 +17,7 @@ from tests.helpers import (
     login,
     register,
 )
+from tests.test_jobs import leave_one_expired_of_each
 
 NEW_PASSWORD = "a different passphrase"
 
@@ -254,3 +256,21 @@ def test_prune_keeps_logged_out_tokens_revoked(client, runner):
     assert_error(response, 401, error="token_revoked")
     response = client.post("/refresh", headers=auth_header(tokens["refresh_token"]))
     assert_error(response, 401, error="token_revoked")
+
+
+# flask prune
+
+
+def test_prune_deletes_what_the_daily_jobs_delete_and_says_how_much(make_app):
+    app = leave_one_expired_of_each(make_app)
+
+    first = app.test_cli_runner().invoke(args=["prune"])
+    again = app.test_cli_runner().invoke(args=["prune"])
+
+    assert first.exit_code == 0, first.output
+    assert first.output.splitlines() == [
+        "Pruned 1 expired blocklist entries.",
+        "Pruned 1 expired idempotency keys.",
+        "Pruned 1 tombstones of the changes feed.",
+    ]
+    assert [printed_count(line) for line in again.output.splitlines()] == [0, 0, 0]

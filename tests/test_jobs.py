@@ -308,9 +308,10 @@ def test_beat_schedules_the_pruning_of_revocations_daily(app):
     assert schedule["prune-revocations"]["schedule"].total_seconds() == 24 * 3600
 
 
-def test_the_daily_prunes_run_as_jobs(make_app):
-    """What beat sends daily, run in the API process: each prune removes what
-    has expired, and only that."""
+def leave_one_expired_of_each(make_app):
+    """An app holding one expired thing of each kind the daily prunes remove
+    (a revocation, an idempotency key, a tombstone past its retention) beside
+    ones that stay."""
     app = make_app(CHANGES_RETENTION_DAYS=0)
     client = app.test_client()
     headers = signed_in(client, "ann")
@@ -325,6 +326,14 @@ def test_the_daily_prunes_run_as_jobs(make_app):
             update(IdempotencyKeyModel).values(expires_at=now - timedelta(minutes=1))
         )
         db.session.commit()
+    return app
+
+
+def test_the_daily_prunes_run_as_jobs(make_app):
+    """What beat sends daily, run in the API process: each prune removes what
+    has expired, and only that."""
+    app = leave_one_expired_of_each(make_app)
+    with app.app_context():
         celery = app.extensions["celery"]
         pruned = {
             name: celery.tasks[f"jobs.{name}"].apply().get()
