@@ -36,7 +36,9 @@ DESCRIPTION = (
     "unknown query parameters of a list "
     "are a 422, like unknown body fields. **ETags**: every GET has one; "
     "`If-None-Match` gives a 304, and `If-Match` on PUT and DELETE a 412 "
-    "when stale, but is never required. **Limits**: `/login`, `/register` "
+    'when stale, but is never required; both take `W/"…"` of a current '
+    "tag too (a compressing proxy, such as the shipped nginx file, marks "
+    "ETags weak). **Limits**: `/login`, `/register` "
     "and `/refresh` are rate limited (429 with `Retry-After`); bodies over "
     "64 KiB are a 413. `POST /logout/all` and `PUT /me/password` revoke "
     "every token of the user; a rotated refresh token sent again revokes "

@@ -14,8 +14,7 @@ The ETag policy: ETags are sent on every GET and honoured in If-None-Match
 (304) and in If-Match on PUT and DELETE (412 when stale), but If-Match is
 never required: clients written without ETags keep working. Both compare
 weakly: W/"x", the tag a compressing proxy gives an answer tagged "x",
-names it too. flask-smorest
-would answer a write without If-Match 428.
+names it too. flask-smorest would answer a write without If-Match 428.
 """
 
 import json
