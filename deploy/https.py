@@ -43,13 +43,21 @@ SETTINGS = {
     "TLS_CERTIFICATE": "/etc/ssl/stores-api/fullchain.pem",
     "TLS_CERTIFICATE_KEY": "/etc/ssl/stores-api/privkey.pem",
     "UPSTREAM": "127.0.0.1:8000",
+    "ACME_ROOT": "/var/www/acme",  # certbot certonly --webroot -w /var/www/acme
+    "HSTS_MAX_AGE": "63072000",  # two years
     "MAX_BODY_BYTES": str(DEFAULTS["MAX_CONTENT_LENGTH"]),
     "GUNICORN_TIMEOUT": "30",  # gunicorn.conf.py's default
     "RETRY_AFTER": RETRY_AFTER_SECONDS,
 }
 
 # `make https`: unprivileged ports, the API where `make run` serves it.
-LOCAL = {"HTTPS_PORT": "8443", "HTTP_PORT": "8080", "UPSTREAM": "127.0.0.1:5000"}
+# No HSTS for localhost: a browser would hold it for every port of localhost.
+LOCAL = {
+    "HTTPS_PORT": "8443",
+    "HTTP_PORT": "8080",
+    "UPSTREAM": "127.0.0.1:5000",
+    "HSTS_MAX_AGE": "0",
+}
 
 
 def settings(overrides: Mapping[str, str] | None = None) -> dict[str, str]:
@@ -151,8 +159,12 @@ def running_nginx(overrides: Mapping[str, str]) -> Iterator[Nginx]:
         raise RuntimeError(f"nginx -t refused the site file:\n{checked.stderr}")
     process = subprocess.Popen(command, stderr=subprocess.DEVNULL)
     try:
-        for port in (values["HTTPS_PORT"], values["HTTP_PORT"]):
-            _wait_for_port(int(port), process)
+        try:
+            for port in (values["HTTPS_PORT"], values["HTTP_PORT"]):
+                _wait_for_port(int(port), process)
+        except RuntimeError as error:
+            log = (prefix / "error.log").read_text(errors="replace")[-2000:]
+            raise RuntimeError(f"{error}; its error log:\n{log}") from None
         yield Nginx(prefix, process, values)
     finally:
         process.terminate()
@@ -179,7 +191,9 @@ def serve() -> None:
         sys.exit("make https needs nginx (Debian and Ubuntu: apt-get install nginx)")
     load_dotenv(ROOT / ".env")
     values = settings({name: os.environ.get(name, v) for name, v in LOCAL.items()})
-    certificate, key = make_certificate(ROOT / ".https")
+    certificate, key = make_certificate(
+        Path(os.environ.get("HTTPS_DIR", ROOT / ".https"))
+    )
     values.update(TLS_CERTIFICATE=str(certificate), TLS_CERTIFICATE_KEY=str(key))
     environment = {
         **os.environ,
@@ -202,7 +216,8 @@ def serve() -> None:
                 "Ctrl-C stops nginx and gunicorn.",
                 flush=True,
             )
-            gunicorn.wait()
+            status = gunicorn.wait()
+            sys.exit(f"gunicorn stopped (exit status {status}); so did nginx")
     except KeyboardInterrupt:
         pass
     finally:

@@ -11,8 +11,11 @@ import signal
 import ssl
 import subprocess
 import sys
+import tempfile
+import threading
 import time
 from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -83,7 +86,7 @@ class Proxied:
         return answer.body["access_token"]
 
 
-def https_settings(certificate, upstream: str) -> dict[str, str]:
+def https_settings(certificate, upstream: str, **more: str) -> dict[str, str]:
     cert, key = certificate
     return {
         "HTTPS_PORT": str(free_port()),
@@ -91,11 +94,30 @@ def https_settings(certificate, upstream: str) -> dict[str, str]:
         "UPSTREAM": upstream,
         "TLS_CERTIFICATE": str(cert),
         "TLS_CERTIFICATE_KEY": str(key),
+        **more,
     }
 
 
+ACME_TOKEN = "a-challenge-token"
+
+
 @pytest.fixture(scope="module")
-def proxied(migrated_sqlite, tmp_path_factory, certificate):
+def acme_root():
+    """A webroot holding one ACME challenge, readable by nginx's workers
+    (nobody, when the tests run as root)."""
+    root = Path(tempfile.mkdtemp(prefix="stores-api-acme-"))
+    challenges = root / ".well-known" / "acme-challenge"
+    challenges.mkdir(parents=True)
+    (challenges / ACME_TOKEN).write_text("the key authorization")
+    for path in (root, root / ".well-known", challenges):
+        path.chmod(0o755)
+    (challenges / ACME_TOKEN).chmod(0o644)
+    yield root
+    shutil.rmtree(root)
+
+
+@pytest.fixture(scope="module")
+def proxied(migrated_sqlite, tmp_path_factory, certificate, acme_root):
     folder = tmp_path_factory.mktemp("https")
     redis = PrivateRedis(folder)
     log = folder / "gunicorn.log"
@@ -109,7 +131,8 @@ def proxied(migrated_sqlite, tmp_path_factory, certificate):
     try:
         with gunicorn(env, log, workers=2) as base_url:
             upstream = base_url.removeprefix("http://")
-            with running_nginx(https_settings(certificate, upstream)) as nginx:
+            settings = https_settings(certificate, upstream, ACME_ROOT=str(acme_root))
+            with running_nginx(settings) as nginx:
                 yield Proxied(
                     int(nginx.values["HTTPS_PORT"]),
                     int(nginx.values["HTTP_PORT"]),
@@ -150,7 +173,8 @@ def test_nginx_t_passes_on_the_shipped_site_file_with_its_defaults(
     assert checked.returncode == 0, checked.stderr
     assert "test is successful" in checked.stderr
     assert "[warn]" not in checked.stderr and "[emerg]" not in checked.stderr
-    assert "${" not in site.read_text().split("\n", 12)[-1]  # every placeholder filled
+    directives = [line for line in site.read_text().splitlines() if "#" not in line]
+    assert not [line for line in directives if "${" in line]  # all filled in
 
 
 # --- What a client sees -------------------------------------------------------------
@@ -158,9 +182,9 @@ def test_nginx_t_passes_on_the_shipped_site_file_with_its_defaults(
 
 def test_the_readme_walkthrough_works_over_https(proxied):
     require("curl", shutil.which("curl"))
-    script = walkthrough().replace(
-        "API=http://127.0.0.1:5000\n", f"API={proxied.url}\n", 1
-    )
+    script = walkthrough()
+    assert "API=http://127.0.0.1:5000\n" in script
+    script = script.replace("API=http://127.0.0.1:5000\n", f"API={proxied.url}\n", 1)
 
     result = subprocess.run(
         ["bash", "-euo", "pipefail", "-c", script],
@@ -307,8 +331,19 @@ def test_a_body_at_the_limit_reaches_the_api(proxied):
     assert answer.headers["X-Content-Type-Options"] == "nosniff"
 
 
-def test_without_gunicorn_nginx_answers_503_in_the_envelope(certificate):
-    dead = f"127.0.0.1:{free_port()}"  # nothing listens there
+def test_acme_challenges_are_served_over_plain_http(proxied):
+    connection = http.client.HTTPConnection("127.0.0.1", proxied.http_port)
+    connection.request("GET", f"/.well-known/acme-challenge/{ACME_TOKEN}")
+    response = connection.getresponse()
+    body = response.read()
+    connection.close()
+
+    assert response.status == 200
+    assert body == b"the key authorization"
+
+
+def test_without_gunicorn_nginx_answers_503_in_the_envelope(certificate, tmp_path):
+    dead = f"unix:{tmp_path}/nothing-listens.sock"
     with running_nginx(https_settings(certificate, dead)) as nginx:
         proxied = Proxied(int(nginx.values["HTTPS_PORT"]), 0, certificate[0], Path())
 
@@ -374,6 +409,7 @@ def test_make_https_serves_through_nginx_and_stops_both_on_ctrl_c(
         **served_env(sqlite_copy(migrated_sqlite, tmp_path)),
         **ports,
         "UPSTREAM": upstream,
+        "HTTPS_DIR": str(tmp_path / "tls"),
     }
     serving = subprocess.Popen(
         [sys.executable, "-m", "deploy.https", "serve"],
@@ -399,6 +435,8 @@ def test_make_https_serves_through_nginx_and_stops_both_on_ctrl_c(
             assert time.monotonic() < deadline, answer
             time.sleep(0.1)  # polling for gunicorn's start, not a race
             answer = proxied.request("GET", "/health")
+        # No HSTS for localhost, which would hold for every port of it.
+        assert answer.headers["Strict-Transport-Security"].startswith("max-age=0;")
     finally:
         serving.send_signal(signal.SIGINT)
         serving.wait(timeout=90)
@@ -408,3 +446,71 @@ def test_make_https_serves_through_nginx_and_stops_both_on_ctrl_c(
         host, port = address.split(":")
         with pytest.raises(OSError):
             http.client.HTTPConnection(host, int(port), timeout=5).connect()
+
+
+class RecordingUpstream(ThreadingHTTPServer):
+    """An upstream that answers 200 and keeps each request's headers; a GET of
+    /hold waits until `release` is set."""
+
+    def __init__(self):
+        self.seen: list[dict[str, str]] = []
+        self.release = threading.Event()
+        upstream = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self):
+                upstream.seen.append(dict(self.headers))
+                if self.path == "/hold":
+                    upstream.release.wait(timeout=30)
+                self.send_response(200)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, *args):
+                pass
+
+        super().__init__(("127.0.0.1", 0), Handler)
+        self.daemon_threads = True
+        self.thread = threading.Thread(target=self.serve_forever, daemon=True)
+        self.thread.start()
+
+    def close(self):
+        self.release.set()
+        self.shutdown()
+        self.server_close()
+
+
+@pytest.fixture
+def recording(certificate):
+    upstream = RecordingUpstream()
+    address = f"127.0.0.1:{upstream.server_address[1]}"
+    try:
+        settings = https_settings(certificate, address, GUNICORN_TIMEOUT="1")
+        with running_nginx(settings) as nginx:
+            port = int(nginx.values["HTTPS_PORT"])
+            yield Proxied(port, 0, certificate[0], Path()), upstream
+    finally:
+        upstream.close()
+
+
+def test_x_forwarded_for_is_replaced_with_the_address_nginx_saw(recording):
+    proxied, upstream = recording
+    forged = {"X-Forwarded-For": "203.0.113.9, 198.51.100.7"}
+
+    answer = proxied.request("GET", "/", headers=forged, source="127.0.0.10")
+
+    assert answer.status == 200
+    [headers] = upstream.seen
+    assert headers["X-Forwarded-For"] == "127.0.0.10"
+    assert headers["X-Forwarded-Proto"] == "https"
+    assert headers["Host"] == f"127.0.0.1:{proxied.port}"
+
+
+def test_a_timed_out_request_is_a_504_envelope_without_retry_after(recording):
+    """It may have been carried out: a client must not be told to retry."""
+    proxied, _ = recording
+
+    answer = proxied.request("GET", "/hold")  # nginx waits GUNICORN_TIMEOUT, 1 s
+
+    assert is_envelope(answer, 504)
+    assert "Retry-After" not in answer.headers
