@@ -30,7 +30,7 @@ from deploy.https import (
 from tests.conftest import served_env, sqlite_copy
 from tests.helpers import PASSWORD
 from tests.servers import ROOT, Answer, PrivateRedis, free_port, gunicorn
-from tests.test_readme import walkthrough
+from tests.test_readme import run_walkthrough
 
 pytestmark = pytest.mark.slow
 
@@ -182,17 +182,9 @@ def test_nginx_t_passes_on_the_shipped_site_file_with_its_defaults(
 
 def test_the_readme_walkthrough_works_over_https(proxied):
     require("curl", shutil.which("curl"))
-    script = walkthrough()
-    assert "API=http://127.0.0.1:5000\n" in script
-    script = script.replace("API=http://127.0.0.1:5000\n", f"API={proxied.url}\n", 1)
+    trust = {**os.environ, "CURL_CA_BUNDLE": str(proxied.certificate)}
 
-    result = subprocess.run(
-        ["bash", "-euo", "pipefail", "-c", script],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env={**os.environ, "CURL_CA_BUNDLE": str(proxied.certificate)},
-    )
+    result = run_walkthrough(proxied.url, trust)
 
     assert result.returncode == 0, result.stderr
     assert '"name":"Chair"' in result.stdout and '"price":17.99' in result.stdout

@@ -19,22 +19,28 @@ def walkthrough() -> str:
     return block.group(1)
 
 
+def run_walkthrough(api: str, env: dict | None = None) -> subprocess.CompletedProcess:
+    """The walk-through as printed, against `api` instead of make run's address."""
+    script = walkthrough()
+    assert "API=http://127.0.0.1:5000\n" in script
+    script = script.replace("API=http://127.0.0.1:5000\n", f"API={api}\n", 1)
+    return subprocess.run(
+        ["bash", "-euo", "pipefail", "-c", script],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=env,
+    )
+
+
 def test_readme_walkthrough_works_as_printed(gunicorn_server):
     if shutil.which("curl") is None:
         if os.environ.get("CI") == "true":
             pytest.fail("curl is required in CI")
         pytest.skip("curl is not installed")
     base_url, _ = gunicorn_server
-    script = walkthrough()
-    assert "API=http://127.0.0.1:5000\n" in script
-    script = script.replace("API=http://127.0.0.1:5000\n", f"API={base_url}\n", 1)
 
-    result = subprocess.run(
-        ["bash", "-euo", "pipefail", "-c", script],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    result = run_walkthrough(base_url)
 
     assert result.returncode == 0, result.stderr
     output = result.stdout
