@@ -23,7 +23,7 @@ $(VENV)/.dev: requirements.txt requirements-dev.txt | $(BIN)/python
 # requirements.in and requirements-dev.in; the dev lock keeps the runtime
 # lock's versions. `make lock UPGRADE=--upgrade` moves to newer releases.
 COMPILE := $(BIN)/uv pip compile -q --generate-hashes --python-version 3.11 \
-	--custom-compile-command "make lock" $(UPGRADE)
+	--custom-compile-command "make lock" --no-strip-extras $(UPGRADE)
 
 lock: $(VENV)/.dev
 	$(COMPILE) requirements.in -o requirements.txt
