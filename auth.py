@@ -37,7 +37,7 @@ and hand its header to `_decode_jwt_from_request`.
 """
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, fields
 from functools import wraps
 from typing import TYPE_CHECKING, Any, TypeVar, cast
@@ -57,7 +57,6 @@ from flask_jwt_extended.exceptions import (
 )
 from sqlalchemy import Integer, Select, bindparam, select, true
 from sqlalchemy import cast as sql_cast
-from sqlalchemy.engine import Row
 from werkzeug.local import LocalProxy
 
 import blocklist
@@ -65,6 +64,7 @@ import errors
 from db import READ_METHODS, db, get_for_update
 from errors import abort
 from models import UserModel
+from prebuilt import Prebuilt
 
 if TYPE_CHECKING:
     from api import Blueprint
@@ -137,7 +137,7 @@ _CHECK_COLUMNS = (
 _CHECKED = _TOKEN.outerjoin(UserModel, UserModel.id == _TOKEN.c.user_id)
 # Run on every authenticated request that does not defer it; built once,
 # with only the parameters changing from request to request.
-_USER_AND_REVOCATION = select(*_CHECK_COLUMNS).select_from(_CHECKED)
+_USER_AND_REVOCATION = Prebuilt(select(*_CHECK_COLUMNS).select_from(_CHECKED))
 _WIDTH = len(_CHECK_COLUMNS)
 
 
@@ -160,21 +160,29 @@ def with_token_check(statement: Any, order: tuple[str, ...] = ()) -> Select[Any]
 
 
 def read(
-    statement: Any, params: dict[str, Any], checked: Select[Any] | None = None
+    statement: Any,
+    params: dict[str, Any],
+    checked: Select[Any] | Prebuilt | None = None,
 ) -> list[Any]:
     """The rows of `statement`. A pending token check is made first: by
-    `checked` (`statement` with `with_token_check`) in the same round trip,
-    or without it on its own."""
-    connection = db.session.connection()
+    `checked` (`statement` with `with_token_check`, prebuilt where it is
+    built once) in the same round trip, or without it on its own."""
     check = None if checked is None else g.pop("pending_check", None)
     if checked is None or check is None:
         settle()
-        # All at once (the cursor's fetchall), not a fetch per row as
-        # iterating the result would: a page of stores has a thousand items.
-        return list(connection.execute(statement, params).all())
-    found = connection.execute(checked, {**params, **check.params}).all()
+        return _rows(statement, params)
+    found = _rows(checked, {**params, **check.params})
     _checked(check, found[0])
     return [row[_WIDTH:] for row in found if row[_WIDTH] is not None]
+
+
+def _rows(statement: Any, params: dict[str, Any]) -> list[Any]:
+    connection = db.session.connection()
+    if isinstance(statement, Prebuilt):
+        return statement.rows(connection, params)
+    # All at once (the cursor's fetchall), not a fetch per row as iterating
+    # the result would: a page of stores has a thousand items.
+    return list(connection.execute(statement, params).all())
 
 
 def issue_tokens(
@@ -270,8 +278,8 @@ def settle() -> None:
     """Make the request's pending token check, on its own, if there is one."""
     check = g.pop("pending_check", None)
     if check is not None:
-        row = db.session.connection().execute(_USER_AND_REVOCATION, check.params)
-        _checked(check, row.one())
+        (row,) = _USER_AND_REVOCATION.rows(db.session.connection(), check.params)
+        _checked(check, row)
 
 
 _EXPECTED = "Expected 'Authorization: Bearer <JWT>'"
@@ -298,7 +306,7 @@ def _bearer_token() -> str:
     return parts[1]
 
 
-def _checked(check: PendingCheck, row: Row[Any] | tuple[Any, ...]) -> None:
+def _checked(check: PendingCheck, row: Sequence[Any]) -> None:
     """The token's check, from `row` (its user's fields, then `revoked`):
     the token becomes the request's `current_user`, or fails.
 

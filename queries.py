@@ -44,6 +44,7 @@ import auth
 import sqljson
 from db import db
 from models import ItemModel, StoreModel, TagModel, items_tags
+from prebuilt import Prebuilt
 from schemas import (
     Dumped,
     DumpedText,
@@ -195,7 +196,9 @@ def place(statement: Any, label: str) -> int:
     return list(statement.selected_columns.keys()).index(label)
 
 
-def rows(statement: Any, checked: Any = None, **params: Any) -> list[Row]:
+def rows(
+    statement: Any, checked: Select[Any] | Prebuilt | None = None, **params: Any
+) -> list[Row]:
     """The rows of `statement`; the first read of a request that defers its
     token check passes `checked`, the same with the check (auth.read)."""
     return auth.read(statement, params, checked)
@@ -264,7 +267,7 @@ ITEM_BY_ID = (
     .where(ItemModel.id == bindparam("item_id"))
     .order_by(TagModel.id)
 )
-ITEM_BY_ID_CHECKED = auth.with_token_check(ITEM_BY_ID, order=("tag.id",))
+ITEM_BY_ID_CHECKED = Prebuilt(auth.with_token_check(ITEM_BY_ID, order=("tag.id",)))
 TAGS_OF_ITEMS = (
     select(items_tags.c.item_id.label("of"), *TAG.columns)
     .join(TagModel, TagModel.id == items_tags.c.tag_id)
@@ -355,8 +358,8 @@ STORE_WITH_CONTENTS = union_all(
         for kind, shape in enumerate(_KINDS)
     )
 ).order_by("kind", "id")
-STORE_WITH_CONTENTS_CHECKED = auth.with_token_check(
-    STORE_WITH_CONTENTS, order=("kind", "id")
+STORE_WITH_CONTENTS_CHECKED = Prebuilt(
+    auth.with_token_check(STORE_WITH_CONTENTS, order=("kind", "id"))
 )
 _KIND = place(STORE_WITH_CONTENTS, "kind")
 _ITEM_KIND, _STORE_KIND = _KINDS.index(ITEM), _KINDS.index(STORE)
@@ -373,7 +376,7 @@ STORE_JSON = STORE.json(
 STORE_JSON_BY_ID = select(STORE_JSON.label("store")).where(
     StoreModel.id == bindparam("store_id")
 )
-STORE_JSON_BY_ID_CHECKED = auth.with_token_check(STORE_JSON_BY_ID)
+STORE_JSON_BY_ID_CHECKED = Prebuilt(auth.with_token_check(STORE_JSON_BY_ID))
 
 
 def store(store_id: int) -> Dumped | DumpedText | None:
@@ -445,7 +448,7 @@ TAGS = select(*TAG.columns, *STORE_OF.columns).join(
     StoreModel, StoreModel.id == TagModel.store_id
 )
 TAG_BY_ID = TAGS.where(TagModel.id == bindparam("tag_id"))
-TAG_BY_ID_CHECKED = auth.with_token_check(TAG_BY_ID)
+TAG_BY_ID_CHECKED = Prebuilt(auth.with_token_check(TAG_BY_ID))
 ITEMS_OF_TAGS = (
     select(items_tags.c.tag_id.label("of"), *ITEM.columns)
     .join(ItemModel, ItemModel.id == items_tags.c.item_id)

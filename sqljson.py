@@ -89,7 +89,9 @@ def array_of(element: ColumnElement[str], where: Any, order: Any) -> Any:
     `order`; `[]` when there are none. A subquery, correlated with the
     statement it is placed in."""
     listed = (
-        select(func.aggregate_strings(element, ",").aggregate_order_by(order))
+        # string_agg with its separator written into the SQL (SQLAlchemy's
+        # aggregate_strings binds it as a value rendered at each execution).
+        select(func.string_agg(element, _literal(",")).aggregate_order_by(order))
         .where(where)
         .scalar_subquery()
     )
