@@ -6,8 +6,8 @@ still costs some 30 µs on SQLite and 90 µs on PostgreSQL: parameters
 processed, an execution context, and a result whose metadata is read from
 the cursor's description each time, which psycopg builds anew, a Column
 object per column. A `Prebuilt` statement is compiled once per database;
-each run then hands its SQL and parameters to the cursor and fetches the
-rows as the driver returns them (tuples), converted as SQLAlchemy would
+each run then hands its SQL and parameters to a cursor kept with the
+driver's connection and fetches the rows as the driver returns them (tuples), converted as SQLAlchemy would
 convert them (a boolean from SQLite's 0 or 1) where a column needs it.
 psycopg prepares it on the server as it does any statement it sees often.
 
@@ -62,9 +62,7 @@ class Prebuilt:
         arguments: Any = values
         if compiled.order is not None:
             arguments = tuple(values[name] for name in compiled.order)
-        dbapi_connection = connection.connection.dbapi_connection
-        assert dbapi_connection is not None  # a live connection from the pool
-        cursor = dbapi_connection.cursor()
+        cursor = _cursor(connection)
         try:
             cursor.execute(compiled.sql, arguments)
             found = cursor.fetchall()
@@ -76,8 +74,6 @@ class Prebuilt:
             raise _wrapped(
                 connection, cursor, compiled.sql, arguments, error
             ) from error
-        finally:
-            cursor.close()
         converters = self._converters[dialect.name]
         if converters is None:
             return list(found)
@@ -121,6 +117,24 @@ class Prebuilt:
             )
         ]
         return converters if any(converters) else None
+
+
+# The key of a pooled connection's cursor in its `info`, which the pool
+# empties when it replaces the driver's connection.
+_CURSOR = "prebuilt.cursor"
+
+
+def _cursor(connection: Connection) -> Any:
+    """The cursor prebuilt statements run on, one per driver connection, kept
+    from run to run: psycopg's cost about 20 µs to make and close (its own
+    adapters and loaders), as much as the rest of its execution in Python."""
+    pooled = connection.connection
+    cursor = pooled.info.get(_CURSOR)
+    if cursor is None:
+        dbapi_connection = pooled.dbapi_connection
+        assert dbapi_connection is not None  # a live connection from the pool
+        cursor = pooled.info[_CURSOR] = dbapi_connection.cursor()
+    return cursor
 
 
 def _wrapped(

@@ -275,15 +275,17 @@ ITEMS = select(*ITEM.columns, *STORE_OF.columns).join(
 )
 # One item in one query, a row per tag. Plain LEFT JOINs: SQLAlchemy's joined
 # eager load nests the many-to-many join, which SQLite answers by scanning
-# every link of every item.
+# every link of every item. Its few tags are put in order here rather than by
+# the database, whose sort set up memory for them on every read (6 µs of
+# PostgreSQL's 78 for this statement, and more in a session whose memory the
+# sort pushes past glibc's trim threshold).
 ITEM_BY_ID = (
     ITEMS.add_columns(*TAG_OF.columns)
     .outerjoin(items_tags, items_tags.c.item_id == ItemModel.id)
     .outerjoin(TagModel, TagModel.id == items_tags.c.tag_id)
     .where(ItemModel.id == bindparam("item_id"))
-    .order_by(TagModel.id)
 )
-ITEM_BY_ID_CHECKED = Prebuilt(auth.with_token_check(ITEM_BY_ID, order=("tag.id",)))
+ITEM_BY_ID_CHECKED = Prebuilt(auth.with_token_check(ITEM_BY_ID))
 TAGS_OF_ITEMS = (
     select(items_tags.c.item_id.label("of"), *TAG.columns)
     .join(TagModel, TagModel.id == items_tags.c.tag_id)
@@ -310,7 +312,11 @@ def item(item_id: int) -> dict[str, Any] | None:
     if not found:
         return None
     shown = _item(found[0])
-    shown["tags"] = [_ITEM_TAG(row) for row in found if row[_ITEM_TAG_ID] is not None]
+    tagged = sorted(
+        (row for row in found if row[_ITEM_TAG_ID] is not None),
+        key=itemgetter(_ITEM_TAG_ID),
+    )
+    shown["tags"] = [_ITEM_TAG(row) for row in tagged]
     return shown
 
 
