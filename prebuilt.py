@@ -26,6 +26,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from sqlalchemy import ColumnElement, FromClause, literal_column, select
 from sqlalchemy.engine import Connection, Dialect
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.sql import Select
@@ -117,6 +118,42 @@ class Prebuilt:
             )
         ]
         return converters if any(converters) else None
+
+
+class PrebuiltColumn:
+    """A column expression without parameters, over `table`, compiled once
+    per database into SQL text, for statements built on each request around
+    it (a page of stores with their JSON, sqljson.py).
+
+    SQLAlchemy finds a statement's compiled form by a cache key it makes by
+    walking the statement's whole tree on every execution: 150 µs for a
+    store's JSON, on every page of stores. As text, the column's key is its
+    string. It stands in a SELECT whose FROM names `table` as it is (not an
+    alias), which its correlated subqueries refer to.
+    """
+
+    _LABEL = "prebuilt_column"
+
+    def __init__(self, expression: ColumnElement[Any], table: FromClause):
+        self.expression = expression
+        self.table = table
+        self._columns: dict[str, ColumnElement[Any]] = {}
+
+    def column(self, dialect: Dialect) -> ColumnElement[Any]:
+        made = self._columns.get(dialect.name)
+        if made is None:
+            made = self._columns[dialect.name] = self._compile(dialect)
+        return made
+
+    def _compile(self, dialect: Dialect) -> ColumnElement[Any]:
+        alone = select(self.expression.label(self._LABEL)).select_from(self.table)
+        compiled = alone.compile(dialect=dialect)
+        sql = str(compiled)
+        head = "SELECT "
+        tail = f" AS {self._LABEL} \nFROM {self.table.name}"  # type: ignore[attr-defined]
+        if compiled.binds or not (sql.startswith(head) and sql.endswith(tail)):
+            raise TypeError(f"not a column without parameters over one table: {sql}")
+        return literal_column(sql[len(head) : -len(tail)], self.expression.type)
 
 
 # The key of a pooled connection's cursor in its `info`, which the pool

@@ -45,7 +45,7 @@ import auth
 import sqljson
 from db import db
 from models import ItemModel, StoreModel, TagModel, items_tags
-from prebuilt import Prebuilt
+from prebuilt import Prebuilt, PrebuiltColumn
 from schemas import (
     Dumped,
     DumpedText,
@@ -395,6 +395,8 @@ STORE_JSON = STORE.json(
     ),
     tags=sqljson.array_of(TAG.json(), TagModel.store_id == StoreModel.id, TagModel.id),
 )
+# The same as text, in the SELECT of a page of stores, built per request.
+STORE_JSON_TEXT = PrebuiltColumn(STORE_JSON, StoreModel.__table__)
 STORE_JSON_BY_ID = select(STORE_JSON.label("store")).where(
     StoreModel.id == bindparam("store_id")
 )
@@ -449,7 +451,8 @@ class StorePage(QueryPage):
         page = self.page_statement()
         if page is None or db.engine.dialect.name != "postgresql":
             return super().items
-        written = rows(page.with_only_columns(STORE_JSON))
+        json = STORE_JSON_TEXT.column(db.engine.dialect)
+        written = rows(page.with_only_columns(json, maintain_column_froms=True))
         return DumpedText(
             StoreSchema, True, "[" + ",".join(row[0] for row in written) + "]"
         )

@@ -10,9 +10,9 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 import auth
 import queries
 from db import db, read_engine
-from models import ItemModel, UserModel
-from prebuilt import Prebuilt
-from tests.helpers import link
+from models import ItemModel, StoreModel, UserModel
+from prebuilt import Prebuilt, PrebuiltColumn
+from tests.helpers import create_item, create_store, link, signed_in
 
 
 @pytest.fixture
@@ -125,3 +125,32 @@ def test_a_connection_that_died_in_use_is_invalidated(postgres_app, fresh_postgr
         with engine.connect() as connection:
             assert check.rows(connection, {}) == []
     admin.close()
+
+
+def test_a_prebuilt_column_reads_what_its_expression_reads(postgres_app):
+    """A page of stores selects their JSON as text compiled once: the same
+    JSON, store by store, as the expression it was compiled from."""
+    client = postgres_app.test_client()
+    headers = signed_in(client, "ann")
+    for name in ("B", "A"):
+        store = create_store(client, headers, name)
+        create_item(client, headers, store["id"], "Chair", 17.99)
+    with postgres_app.app_context():
+        text = queries.STORE_JSON_TEXT.column(db.engine.dialect)
+        ordered = select(StoreModel.id).order_by(StoreModel.name)
+
+        expected = db.session.execute(ordered.with_only_columns(queries.STORE_JSON))
+        found = db.session.execute(
+            ordered.with_only_columns(text, maintain_column_froms=True)
+        )
+
+        assert found.all() == expected.all()
+
+
+def test_a_column_with_parameters_is_refused(app):
+    with_value = ItemModel.id + bindparam("step", 1)
+    with app.app_context():
+        dialect = db.engine.dialect
+
+        with pytest.raises(TypeError):
+            PrebuiltColumn(with_value, ItemModel.__table__).column(dialect)
