@@ -63,8 +63,9 @@ class Prebuilt:
         arguments: Any = values
         if compiled.order is not None:
             arguments = tuple(values[name] for name in compiled.order)
-        cursor = _cursor(connection)
+        cursor = None
         try:
+            cursor = _cursor(connection)  # fails too on a connection known closed
             cursor.execute(compiled.sql, arguments)
             found = cursor.fetchall()
             if dialect.name not in self._converters:
