@@ -67,7 +67,7 @@ class Prebuilt:
         try:
             cursor = _cursor(connection)  # fails too on a connection known closed
             cursor.execute(compiled.sql, arguments)
-            found = cursor.fetchall()
+            found: list[Any] = cursor.fetchall()  # a list on both drivers
             if dialect.name not in self._converters:
                 self._converters[dialect.name] = self._converters_for(
                     dialect, cursor.description
@@ -78,7 +78,7 @@ class Prebuilt:
             ) from error
         converters = self._converters[dialect.name]
         if converters is None:
-            return list(found)
+            return found
         return [
             tuple(
                 value if c is None else c(value)
