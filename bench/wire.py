@@ -4,9 +4,9 @@
 "SELECT items"), that runs while `send()` does: on PostgreSQL from libpq's
 trace of the wire (each one a round trip to the server, transaction control
 and pings included), on SQLite from its own trace callback (the BEGIN and
-COMMIT its driver adds included, the steps of triggers left out, as they are
-on PostgreSQL, where they run in the server). The benchmark prints them per request, and
-tests/test_round_trips.py holds the hot reads to them.
+COMMIT its driver adds included; the steps of triggers left out, as they are
+on PostgreSQL, where they run in the server). The benchmark prints them per
+request, and tests/test_round_trips.py holds the hot reads to them.
 """
 
 import re
