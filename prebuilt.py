@@ -1,21 +1,32 @@
 """SELECTs built once, at import, and run on every request straight on the
-driver's cursor.
+driver.
 
 SQLAlchemy's execution of a statement whose compiled form it has cached
 still costs some 30 µs on SQLite and 90 µs on PostgreSQL: parameters
 processed, an execution context, and a result whose metadata is read from
 the cursor's description each time, which psycopg builds anew, a Column
-object per column. A `Prebuilt` statement is compiled once per database;
-each run then hands its SQL and parameters to a cursor kept with the
-driver's connection and fetches the rows as the driver returns them (tuples), converted as SQLAlchemy would
-convert them (a boolean from SQLite's 0 or 1) where a column needs it.
-psycopg prepares it on the server as it does any statement it sees often.
+object per column. A `Prebuilt` statement is compiled once per database and
+then run with only its values changing, its rows fetched as the driver
+returns them (tuples) and converted as SQLAlchemy would convert them (a
+boolean from SQLite's 0 or 1) where a column needs it:
 
-Driver errors are raised as SQLAlchemy raises them (OperationalError and the
-rest, which faults.py answers with a 503), and a connection found dead is
-invalidated as SQLAlchemy does, so the pool connects anew. The statements run
-this way do not pass through SQLAlchemy's events (`before_cursor_execute`,
-echo): tests that count them read the wire (bench/wire.py).
+- on SQLite, on a cursor kept with the driver's connection;
+- on PostgreSQL, on the libpq connection under psycopg's (`psycopg.pq`):
+  prepared there under a name of its own the first time it runs on that
+  connection, then executed by that name in one blocking libpq call, its
+  values written and its rows read by psycopg's own adapters. A cursor's
+  execution, even of a statement psycopg has prepared, drives the same
+  round trip through psycopg's Python generators: under the benchmark's load
+  that cost a read of one item some 20 to 45 µs of the worker's CPU more.
+  The call releases the GIL while it waits, as psycopg's own wait does.
+
+Driver errors are raised as the driver raises them (psycopg's class for the
+SQLSTATE, its OperationalError for a lost connection) and wrapped as
+SQLAlchemy wraps them (OperationalError and the rest, which faults.py answers
+with a 503); a connection found dead is invalidated as SQLAlchemy does, so
+the pool connects anew. The statements run this way do not pass through
+SQLAlchemy's events (`before_cursor_execute`, echo): tests that count them
+read the wire (bench/wire.py).
 
 A statement whose SQL depends on its values (an expanding IN list, a value
 written into the SQL) or whose values need converting is refused the first
@@ -24,22 +35,30 @@ time it is compiled: those stay with SQLAlchemy's execution.
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from itertools import count
 from typing import Any
 
+import psycopg
+from psycopg import pq
+from psycopg.adapt import PyFormat, Transformer
 from sqlalchemy import ColumnElement, FromClause, literal_column, select
 from sqlalchemy.engine import Connection, Dialect
+from sqlalchemy.engine.default import DefaultDialect
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.sql import Select
 
 Converter = Callable[[Any], Any] | None
 
+# Numbers the names statements are prepared under on PostgreSQL.
+_serial = count(1)
+
 
 @dataclass(frozen=True, slots=True)
 class _Compiled:
     sql: str
-    # The parameters' names in the order of their placeholders (qmark, as on
-    # SQLite), or None for named placeholders (PostgreSQL's pyformat).
-    order: tuple[str, ...] | None
+    # The parameters' names in the order of their placeholders (qmark on
+    # SQLite, $1, $2 … on PostgreSQL; a name used twice is one placeholder).
+    order: tuple[str, ...]
     defaults: dict[str, Any]  # values bound in the statement itself
 
 
@@ -51,8 +70,10 @@ class Prebuilt:
         self._compiled: dict[str, _Compiled] = {}
         # Per database: None where no column needs converting, else one
         # converter (or None) per column. Known after the first run, from
-        # the cursor's description, which tells the driver's column types.
+        # the types the driver describes the columns with.
         self._converters: dict[str, list[Converter] | None] = {}
+        # What it is prepared as on each PostgreSQL connection.
+        self._name = f"prebuilt_{next(_serial)}".encode()
 
     def rows(self, connection: Connection, params: dict[str, Any]) -> list[Any]:
         """The rows of the statement with `params`, on `connection` (in its
@@ -60,22 +81,24 @@ class Prebuilt:
         dialect = connection.dialect
         compiled = self._compiled.get(dialect.name) or self._compile(dialect)
         values = {**compiled.defaults, **params}
-        arguments: Any = values
-        if compiled.order is not None:
-            arguments = tuple(values[name] for name in compiled.order)
+        arguments = tuple(values[name] for name in compiled.order)
         cursor = None
         try:
-            cursor = _cursor(connection)  # fails too on a connection known closed
-            cursor.execute(compiled.sql, arguments)
-            found: list[Any] = cursor.fetchall()  # a list on both drivers
-            if dialect.name not in self._converters:
-                self._converters[dialect.name] = self._converters_for(
-                    dialect, cursor.description
+            if _on_libpq(connection):
+                found, types = _run_on_libpq(
+                    connection, self._name, compiled.sql, arguments
                 )
+            else:
+                cursor = _cursor(connection)  # fails too on a connection known closed
+                cursor.execute(compiled.sql, arguments)
+                found = cursor.fetchall()  # a list on both drivers
+                types = [described[1] for described in cursor.description]
         except dialect.loaded_dbapi.Error as error:
             raise _wrapped(
                 connection, cursor, compiled.sql, arguments, error
             ) from error
+        if dialect.name not in self._converters:
+            self._converters[dialect.name] = self._converters_for(dialect, types)
         converters = self._converters[dialect.name]
         if converters is None:
             return found
@@ -88,6 +111,13 @@ class Prebuilt:
         ]
 
     def _compile(self, dialect: Dialect) -> _Compiled:
+        if dialect.name == "postgresql":
+            # libpq's own placeholders ($1), which libpq's prepare and
+            # psycopg's RawCursor take.
+            assert isinstance(dialect, DefaultDialect)  # as every dialect is
+            dialect = type(dialect)(
+                paramstyle="numeric_dollar", dbapi=dialect.loaded_dbapi
+            )
         compiled = self.statement.compile(dialect=dialect)
         if compiled.post_compile_params or compiled.escaped_bind_names:
             raise TypeError(
@@ -102,20 +132,21 @@ class Prebuilt:
         if converting:
             raise TypeError(f"prebuilt statement values need converting: {converting}")
         order = compiled.positiontup
+        assert order is not None  # a positional paramstyle on both databases
         made = self._compiled[dialect.name] = _Compiled(
-            str(compiled),
-            None if order is None else tuple(order),
-            dict(compiled.params),
+            str(compiled), tuple(order), dict(compiled.params)
         )
         return made
 
     def _converters_for(
-        self, dialect: Dialect, description: Sequence[Sequence[Any]]
+        self, dialect: Dialect, types: Sequence[Any]
     ) -> list[Converter] | None:
+        """A converter per column, from the driver's type of each (its
+        description's type code)."""
         converters: list[Converter] = [
-            column.type.dialect_impl(dialect).result_processor(dialect, described[1])
-            for column, described in zip(
-                self.statement.selected_columns, description, strict=True
+            column.type.dialect_impl(dialect).result_processor(dialect, type_code)
+            for column, type_code in zip(
+                self.statement.selected_columns, types, strict=True
             )
         ]
         return converters if any(converters) else None
@@ -157,22 +188,84 @@ class PrebuiltColumn:
         return literal_column(sql[len(head) : -len(tail)], self.expression.type)
 
 
-# The key of a pooled connection's cursor in its `info`, which the pool
-# empties when it replaces the driver's connection.
+# The keys, in a pooled connection's `info`, of its cursor (SQLite) and of
+# the names of the statements prepared on it (PostgreSQL). The pool empties
+# `info` when it replaces the driver's connection.
 _CURSOR = "prebuilt.cursor"
+_PREPARED = "prebuilt.prepared"
 
 
 def _cursor(connection: Connection) -> Any:
-    """The cursor prebuilt statements run on, one per driver connection, kept
-    from run to run: psycopg's cost about 20 µs to make and close (its own
-    adapters and loaders), as much as the rest of its execution in Python."""
+    """The cursor prebuilt statements run on where they do not run on libpq,
+    one per driver connection, kept from run to run: psycopg's cost about
+    20 µs to make and close (its own adapters and loaders), as much as the
+    rest of its execution in Python. psycopg's is a RawCursor, which takes
+    libpq's $1, $2 … placeholders as they are compiled for PostgreSQL."""
     pooled = connection.connection
     cursor = pooled.info.get(_CURSOR)
     if cursor is None:
         dbapi_connection = pooled.dbapi_connection
         assert dbapi_connection is not None  # a live connection from the pool
-        cursor = pooled.info[_CURSOR] = dbapi_connection.cursor()
+        if isinstance(dbapi_connection, psycopg.Connection):
+            cursor = psycopg.RawCursor(dbapi_connection)
+        else:
+            cursor = dbapi_connection.cursor()
+        pooled.info[_CURSOR] = cursor
     return cursor
+
+
+def _on_libpq(connection: Connection) -> bool:
+    """Whether a statement runs on `connection`'s libpq connection: on
+    PostgreSQL, in autocommit (the reads' connections, db.read_engine).
+
+    When psycopg rolls a transaction back it deallocates every statement
+    prepared on the connection (DEALLOCATE ALL), ours too, without a word
+    to us; in autocommit it never sends a ROLLBACK. And a statement run on
+    libpq would not begin the transaction psycopg's cursor begins before
+    the first statement on a connection that is not in autocommit.
+    """
+    driver = connection.connection.dbapi_connection
+    return isinstance(driver, psycopg.Connection) and driver.autocommit
+
+
+def _run_on_libpq(
+    connection: Connection, name: bytes, sql: str, arguments: Sequence[Any]
+) -> tuple[list[Any], list[int]]:
+    """The rows of the statement `sql`, prepared as `name`, with `arguments`,
+    run on the libpq connection of `connection` (see above); and the type
+    (OID) of each column."""
+    pooled = connection.connection
+    driver = pooled.dbapi_connection
+    assert isinstance(driver, psycopg.Connection)  # _on_libpq
+    pgconn = driver.pgconn
+    # psycopg's adapters, as its cursors use them: values as text, which the
+    # server reads as the types it gave the placeholders when preparing.
+    adapters = Transformer.from_context(driver)
+    prepared: set[bytes] = pooled.info.setdefault(_PREPARED, set())
+    if name not in prepared:
+        done = pgconn.prepare(name, sql.encode(), None)
+        _raise_unless(pq.ExecStatus.COMMAND_OK, done, pgconn, adapters.encoding)
+        prepared.add(name)
+    values = adapters.dump_sequence(arguments, [PyFormat.TEXT] * len(arguments))
+    result = pgconn.exec_prepared(name, values)
+    _raise_unless(pq.ExecStatus.TUPLES_OK, result, pgconn, adapters.encoding)
+    adapters.set_pgresult(result)
+    rows = adapters.load_rows(0, result.ntuples, tuple)
+    return rows, [result.ftype(column) for column in range(result.nfields)]
+
+
+def _raise_unless(
+    status: pq.ExecStatus, result: pq.abc.PGresult, pgconn: pq.abc.PGconn, encoding: str
+) -> None:
+    """Raise what psycopg raises for `result`, unless its status is `status`:
+    OperationalError when the connection is lost, else the error class of
+    the SQLSTATE the server sent."""
+    if result.status == status:
+        return
+    if pgconn.status == pq.ConnStatus.BAD:
+        message = pgconn.get_error_message(encoding)
+        raise psycopg.OperationalError(f"the connection is lost: {message}")
+    raise psycopg.errors.error_from_result(result, encoding=encoding)
 
 
 def _wrapped(

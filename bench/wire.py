@@ -1,6 +1,6 @@
 """What a request sends to the database, as the database is sent it.
 
-`statements_sent(engines, send)` lists each statement, in short ("BEGIN",
+`statements_sent(engines, send, warm_up)` lists each statement, in short ("BEGIN",
 "SELECT items"), that runs while `send()` does: on PostgreSQL from libpq's
 trace of the wire (each one a round trip to the server, transaction control
 and pings included), on SQLite from its own trace callback (the BEGIN and
@@ -103,13 +103,20 @@ def _mark(raw: Any) -> None:
         raw.autocommit = autocommit
 
 
-def statements_sent(engines: Sequence[Engine], send: Callable[[], object]) -> list[str]:
+def statements_sent(
+    engines: Sequence[Engine],
+    send: Callable[[], object],
+    warm_up: Callable[[], object] | None = None,
+) -> list[str]:
     """Each statement the database is sent while `send()` runs, in short,
     as the server sees them, on the connections of `engines` (db.engines()).
 
     Each pool is emptied and one connection opened before, as a warm worker
-    holds one; a mark sent on the last (in autocommit, so it opens no
-    transaction) divides what connecting sends from what the request does.
+    holds one, and `warm_up()` runs on it, as the worker's earlier requests
+    did: on PostgreSQL the first run of a prebuilt read on a connection
+    prepares it there, one round trip of its own (prebuilt.py). A mark sent
+    on the last connection (in autocommit, so it opens no transaction) then
+    divides what connecting and warming up sent from what the request does.
     """
     sqlite_trace: list[str] = []
     with tempfile.TemporaryFile() as trace_file:
@@ -129,9 +136,12 @@ def statements_sent(engines: Sequence[Engine], send: Callable[[], object]) -> li
             event.listen(engine, "connect", trace)
         try:
             for engine in engines:
-                with engine.connect() as connection:
-                    if engine is engines[-1]:
-                        _mark(connection.connection.dbapi_connection)
+                with engine.connect():
+                    pass
+            if warm_up is not None:
+                warm_up()
+            with engines[-1].connect() as connection:
+                _mark(connection.connection.dbapi_connection)
             send()
         finally:
             for engine in engines:

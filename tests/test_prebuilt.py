@@ -3,13 +3,13 @@ refuse statements they cannot run as compiled once, and fail as SQLAlchemy fails
 
 import psycopg
 import pytest
-from sqlalchemy import DateTime, bindparam, column, select, table
+from sqlalchemy import DateTime, Float, bindparam, column, func, select, table
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import DBAPIError, OperationalError, ProgrammingError
 
 import auth
 import queries
-from db import db, read_engine
+from db import db, error_code, read_engine
 from models import ItemModel, StoreModel, UserModel
 from prebuilt import Prebuilt, PrebuiltColumn
 from tests.helpers import create_item, create_store, link, signed_in
@@ -93,15 +93,76 @@ def test_a_statement_not_runnable_as_compiled_once_is_refused(app, statement):
             Prebuilt(statement).rows(connection, {"ids": [1], "when": None})
 
 
-def test_a_driver_error_is_raised_as_sqlalchemy_raises_it(app):
+@pytest.mark.parametrize("method", ["GET", "POST"], ids=["a read's", "a write's"])
+def test_a_driver_error_is_raised_as_sqlalchemy_raises_it(app, method):
+    """On a read's connection (PostgreSQL: libpq's) and a write's (the
+    driver's cursor) alike: the driver's class for the error, wrapped."""
     missing = Prebuilt(select(table("no_such_table", column("x")).c.x))
-    with app.app_context():
+    with app.test_request_context(method=method), app.app_context():
         connection = db.session.connection()
+        postgresql = connection.dialect.name == "postgresql"
 
-        with pytest.raises(DBAPIError) as raised:
+        with pytest.raises(ProgrammingError if postgresql else DBAPIError) as raised:
             missing.rows(connection, {})
 
     assert not raised.value.connection_invalidated
+    if postgresql:
+        assert isinstance(raised.value.orig, psycopg.errors.UndefinedTable)
+        assert error_code(raised.value) == "42P01"
+
+
+def test_a_read_cut_short_by_the_server_is_an_operational_error(postgres_app):
+    """A statement the server cancels (its statement_timeout) raises
+    psycopg's QueryCanceled, an OperationalError (faults.py: a 503), and
+    leaves the connection usable."""
+    slow = Prebuilt(select(func.pg_sleep(bindparam("seconds", type_=Float))))
+    with postgres_app.app_context(), read_engine(db.engine).connect() as connection:
+        connection.exec_driver_sql("SET statement_timeout = '20ms'")
+
+        with pytest.raises(OperationalError) as raised:
+            slow.rows(connection, {"seconds": 5.0})
+
+        assert isinstance(raised.value.orig, psycopg.errors.QueryCanceled)
+        assert not connection.invalidated
+        assert len(slow.rows(connection, {"seconds": 0.0})) == 1  # one (void) row
+
+
+def test_reads_are_prepared_on_their_connections_by_name(postgres_app):
+    """A read's prebuilt statements run on libpq, prepared once on the
+    connection under their own names; the same statement run again is not
+    prepared again."""
+    client = postgres_app.test_client()
+    headers = signed_in(client, "ann")
+    store = create_store(client, headers, "S")
+    for _ in range(3):
+        assert client.get(f"/store/{store['id']}", headers=headers).status_code == 200
+    with postgres_app.app_context(), read_engine(db.engine).connect() as connection:
+        prepared = connection.exec_driver_sql(
+            "SELECT name, from_sql FROM pg_prepared_statements"
+        ).all()
+
+    ours = [name for name, from_sql in prepared if name.startswith("prebuilt_")]
+    assert ours == [queries.STORE_JSON_BY_ID_CHECKED._name.decode()]
+    assert not any(from_sql for _, from_sql in prepared)
+
+
+def test_a_write_transaction_rolled_back_leaves_its_reads_working(postgres_app):
+    """psycopg deallocates every statement prepared on a connection when it
+    rolls a transaction back: a prebuilt read in a write's transaction runs
+    on the cursor, so the next transaction's read still answers."""
+    statement = auth._USER_AND_REVOCATION
+    client = postgres_app.test_client()
+    create_store(client, signed_in(client, "ann"), "S")
+    with postgres_app.app_context():
+        params = {"user_id": 1, "jti": "j", "family": "f"}
+        with db.engine.connect() as connection:
+            for _ in range(6):  # psycopg prepares a statement it has seen 5 times
+                connection.exec_driver_sql("SELECT 1")
+            first = statement.rows(connection, params)
+            connection.rollback()  # psycopg: ROLLBACK, then DEALLOCATE ALL
+
+            assert statement.rows(connection, params) == first
+            assert first[0][1] == "ann"
 
 
 def test_a_connection_that_died_in_use_is_invalidated(postgres_app, fresh_postgres):
