@@ -82,22 +82,26 @@ class Prebuilt:
         compiled = self._compiled.get(dialect.name) or self._compile(dialect)
         values = {**compiled.defaults, **params}
         arguments = tuple(values[name] for name in compiled.order)
+        # The columns' types are read once, to find their converters.
+        described = dialect.name in self._converters
+        types: list[Any] = []
         cursor = None
         try:
             if _on_libpq(connection):
                 found, types = _run_on_libpq(
-                    connection, self._name, compiled.sql, arguments
+                    connection, self._name, compiled.sql, arguments, not described
                 )
             else:
                 cursor = _cursor(connection)  # fails too on a connection known closed
                 cursor.execute(compiled.sql, arguments)
                 found = cursor.fetchall()  # a list on both drivers
-                types = [described[1] for described in cursor.description]
+                if not described:
+                    types = [column[1] for column in cursor.description]
         except dialect.loaded_dbapi.Error as error:
             raise _wrapped(
                 connection, cursor, compiled.sql, arguments, error
             ) from error
-        if dialect.name not in self._converters:
+        if not described:
             self._converters[dialect.name] = self._converters_for(dialect, types)
         converters = self._converters[dialect.name]
         if converters is None:
@@ -229,11 +233,15 @@ def _on_libpq(connection: Connection) -> bool:
 
 
 def _run_on_libpq(
-    connection: Connection, name: bytes, sql: str, arguments: Sequence[Any]
+    connection: Connection,
+    name: bytes,
+    sql: str,
+    arguments: Sequence[Any],
+    describe: bool,
 ) -> tuple[list[Any], list[int]]:
     """The rows of the statement `sql`, prepared as `name`, with `arguments`,
-    run on the libpq connection of `connection` (see above); and the type
-    (OID) of each column."""
+    run on the libpq connection of `connection` (see above); and, if asked
+    to `describe` them, the type (OID) of each column."""
     pooled = connection.connection
     driver = pooled.dbapi_connection
     assert isinstance(driver, psycopg.Connection)  # _on_libpq
@@ -251,6 +259,8 @@ def _run_on_libpq(
     _raise_unless(pq.ExecStatus.TUPLES_OK, result, pgconn, adapters.encoding)
     adapters.set_pgresult(result)
     rows = adapters.load_rows(0, result.ntuples, tuple)
+    if not describe:
+        return rows, []
     return rows, [result.ftype(column) for column in range(result.nfields)]
 
 
