@@ -11,14 +11,18 @@ returns them (tuples) and converted as SQLAlchemy would convert them (a
 boolean from SQLite's 0 or 1) where a column needs it:
 
 - on SQLite, on a cursor kept with the driver's connection;
-- on PostgreSQL, on the libpq connection under psycopg's (`psycopg.pq`):
+- on PostgreSQL, in a read's connection (autocommit: `_on_libpq` says why
+  only there), on the libpq connection under psycopg's (`psycopg.pq`):
   prepared there under a name of its own the first time it runs on that
   connection, then executed by that name in one blocking libpq call, its
   values written and its rows read by psycopg's own adapters. A cursor's
   execution, even of a statement psycopg has prepared, drives the same
   round trip through psycopg's Python generators: under the benchmark's load
-  that cost a read of one item some 20 to 45 µs of the worker's CPU more.
-  The call releases the GIL while it waits, as psycopg's own wait does.
+  that cost a read of one item about 20 µs of the worker's CPU more (7 to
+  46 µs in four comparisons, run alternately). The call releases the GIL
+  while it waits, as psycopg's own wait does;
+- in a write's transaction on PostgreSQL, on a psycopg RawCursor kept with
+  the connection.
 
 Driver errors are raised as the driver raises them (psycopg's class for the
 SQLSTATE, its OperationalError for a lost connection) and wrapped as
@@ -226,10 +230,19 @@ def _on_libpq(connection: Connection) -> bool:
     prepared on the connection (DEALLOCATE ALL), ours too, without a word
     to us; in autocommit it never sends a ROLLBACK. And a statement run on
     libpq would not begin the transaction psycopg's cursor begins before
-    the first statement on a connection that is not in autocommit.
+    the first statement on a connection that is not in autocommit. (A
+    statement the server no longer has all the same, or whose columns a
+    migration has given other types, is prepared again: _PREPARE_AGAIN.)
     """
     driver = connection.connection.dbapi_connection
     return isinstance(driver, psycopg.Connection) and driver.autocommit
+
+
+# What the server answers a run of a prepared statement that must be
+# prepared again: one it does not have (26000: deallocated, as psycopg's
+# DEALLOCATE ALL does), or one whose columns' types a migration has changed
+# since (0A000, "cached plan must not change result type").
+_PREPARE_AGAIN = {b"26000", b"0A000"}
 
 
 def _run_on_libpq(
@@ -246,17 +259,25 @@ def _run_on_libpq(
     driver = pooled.dbapi_connection
     assert isinstance(driver, psycopg.Connection)  # _on_libpq
     pgconn = driver.pgconn
+    if pgconn.status != pq.ConnStatus.OK:
+        # libpq runs nothing on it (and psycopg's pq answers MemoryError).
+        raise psycopg.OperationalError("the connection is lost")
     # psycopg's adapters, as its cursors use them: values as text, which the
     # server reads as the types it gave the placeholders when preparing.
     adapters = Transformer.from_context(driver)
+    encoding = adapters.encoding
+    values = adapters.dump_sequence(arguments, [PyFormat.TEXT] * len(arguments))
     prepared: set[bytes] = pooled.info.setdefault(_PREPARED, set())
     if name not in prepared:
-        done = pgconn.prepare(name, sql.encode(), None)
-        _raise_unless(pq.ExecStatus.COMMAND_OK, done, pgconn, adapters.encoding)
+        _prepare(pgconn, name, sql, encoding)
         prepared.add(name)
-    values = adapters.dump_sequence(arguments, [PyFormat.TEXT] * len(arguments))
     result = pgconn.exec_prepared(name, values)
-    _raise_unless(pq.ExecStatus.TUPLES_OK, result, pgconn, adapters.encoding)
+    if result.error_field(pq.DiagnosticField.SQLSTATE) in _PREPARE_AGAIN:
+        # In autocommit the failed run left no transaction behind.
+        pgconn.exec_(b"DEALLOCATE " + name)  # if it is there at all
+        _prepare(pgconn, name, sql, encoding)
+        result = pgconn.exec_prepared(name, values)
+    _raise_unless(pq.ExecStatus.TUPLES_OK, result, pgconn, encoding)
     adapters.set_pgresult(result)
     rows = adapters.load_rows(0, result.ntuples, tuple)
     if not describe:
@@ -264,18 +285,27 @@ def _run_on_libpq(
     return rows, [result.ftype(column) for column in range(result.nfields)]
 
 
+def _prepare(pgconn: pq.abc.PGconn, name: bytes, sql: str, encoding: str) -> None:
+    done = pgconn.prepare(name, sql.encode(), None)
+    _raise_unless(pq.ExecStatus.COMMAND_OK, done, pgconn, encoding)
+
+
 def _raise_unless(
     status: pq.ExecStatus, result: pq.abc.PGresult, pgconn: pq.abc.PGconn, encoding: str
 ) -> None:
     """Raise what psycopg raises for `result`, unless its status is `status`:
-    OperationalError when the connection is lost, else the error class of
-    the SQLSTATE the server sent."""
+    the error class of the SQLSTATE the server sent, and when the connection
+    is lost an OperationalError (the server's own, such as AdminShutdown,
+    where it said why)."""
     if result.status == status:
         return
-    if pgconn.status == pq.ConnStatus.BAD:
+    error = psycopg.errors.error_from_result(result, encoding=encoding)
+    if pgconn.status == pq.ConnStatus.BAD and not isinstance(
+        error, psycopg.OperationalError
+    ):
         message = pgconn.get_error_message(encoding)
         raise psycopg.OperationalError(f"the connection is lost: {message}")
-    raise psycopg.errors.error_from_result(result, encoding=encoding)
+    raise error
 
 
 def _wrapped(

@@ -165,16 +165,27 @@ def test_a_write_transaction_rolled_back_leaves_its_reads_working(postgres_app):
             assert first[0][1] == "ann"
 
 
-def test_a_connection_that_died_in_use_is_invalidated(postgres_app, fresh_postgres):
+def admin_session(url: str) -> psycopg.Connection:
+    """A session of its own on the database at `url` (in autocommit)."""
+    plain = make_url(url).set(drivername="postgresql")
+    return psycopg.connect(plain.render_as_string(hide_password=False), autocommit=True)
+
+
+@pytest.mark.parametrize("ran_before", [False, True], ids=["new", "prepared"])
+def test_a_connection_that_died_in_use_is_invalidated(
+    postgres_app, fresh_postgres, ran_before
+):
     """The server ends the session while the connection is checked out (the
-    pool's look at it on checkout is past): the read fails as an
-    OperationalError (faults.py: a 503), and the pool connects anew."""
-    url = make_url(fresh_postgres).set(drivername="postgresql")
-    admin = psycopg.connect(url.render_as_string(hide_password=False), autocommit=True)
+    pool's look at it on checkout is past), before the read is prepared on
+    it or after: the read fails as an OperationalError (faults.py: a 503),
+    and the pool connects anew."""
+    admin = admin_session(fresh_postgres)
     check = Prebuilt(select(UserModel.id))
     with postgres_app.app_context():
         engine = read_engine(db.engine)
         with engine.connect() as connection:
+            if ran_before:
+                assert check.rows(connection, {}) == []
             pid = connection.connection.driver_connection.info.backend_pid
             admin.execute("SELECT pg_terminate_backend(%s)", [pid])
 
@@ -185,6 +196,28 @@ def test_a_connection_that_died_in_use_is_invalidated(postgres_app, fresh_postgr
             assert connection.invalidated
         with engine.connect() as connection:
             assert check.rows(connection, {}) == []
+    admin.close()
+
+
+def test_a_read_prepared_before_its_columns_changed_still_answers(
+    postgres_app, fresh_postgres
+):
+    """A migration gives a column another type (the server then refuses the
+    statement prepared before: "cached plan must not change result type"),
+    or something deallocates the session's statements: the read is
+    prepared again, and answers."""
+    admin = admin_session(fresh_postgres)
+    admin.execute("CREATE TABLE labels (text varchar(5))")
+    admin.execute("INSERT INTO labels VALUES ('a')")
+    read = Prebuilt(select(table("labels", column("text")).c.text))
+    with postgres_app.app_context(), read_engine(db.engine).connect() as connection:
+        assert read.rows(connection, {}) == [("a",)]
+
+        admin.execute("ALTER TABLE labels ALTER COLUMN text TYPE text")
+        assert read.rows(connection, {}) == [("a",)]
+
+        connection.exec_driver_sql("DEALLOCATE ALL")
+        assert read.rows(connection, {}) == [("a",)]
     admin.close()
 
 
