@@ -259,9 +259,6 @@ def _run_on_libpq(
     driver = pooled.dbapi_connection
     assert isinstance(driver, psycopg.Connection)  # _on_libpq
     pgconn = driver.pgconn
-    if pgconn.status != pq.ConnStatus.OK:
-        # libpq runs nothing on it (and psycopg's pq answers MemoryError).
-        raise psycopg.OperationalError("the connection is lost")
     # psycopg's adapters, as its cursors use them: values as text, which the
     # server reads as the types it gave the placeholders when preparing.
     adapters = Transformer.from_context(driver)

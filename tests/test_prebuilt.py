@@ -171,14 +171,18 @@ def admin_session(url: str) -> psycopg.Connection:
     return psycopg.connect(plain.render_as_string(hide_password=False), autocommit=True)
 
 
-@pytest.mark.parametrize("ran_before", [False, True], ids=["new", "prepared"])
+@pytest.mark.parametrize(
+    "ran_before, known_lost",
+    [(False, False), (True, False), (True, True)],
+    ids=["new", "prepared", "known lost"],
+)
 def test_a_connection_that_died_in_use_is_invalidated(
-    postgres_app, fresh_postgres, ran_before
+    postgres_app, fresh_postgres, ran_before, known_lost
 ):
     """The server ends the session while the connection is checked out (the
     pool's look at it on checkout is past), before the read is prepared on
-    it or after: the read fails as an OperationalError (faults.py: a 503),
-    and the pool connects anew."""
+    it or after, and libpq has noticed or not: the read fails as an
+    OperationalError (faults.py: a 503), and the pool connects anew."""
     admin = admin_session(fresh_postgres)
     check = Prebuilt(select(UserModel.id))
     with postgres_app.app_context():
@@ -186,8 +190,11 @@ def test_a_connection_that_died_in_use_is_invalidated(
         with engine.connect() as connection:
             if ran_before:
                 assert check.rows(connection, {}) == []
-            pid = connection.connection.driver_connection.info.backend_pid
-            admin.execute("SELECT pg_terminate_backend(%s)", [pid])
+            driver = connection.connection.driver_connection
+            admin.execute("SELECT pg_terminate_backend(%s)", [driver.info.backend_pid])
+            if known_lost:  # something else on the connection found it gone
+                driver.pgconn.exec_(b"SELECT 1")
+                assert driver.pgconn.status == psycopg.pq.ConnStatus.BAD
 
             with pytest.raises(OperationalError) as raised:
                 check.rows(connection, {})
