@@ -196,8 +196,9 @@ class PrebuiltColumn:
         return literal_column(sql[len(head) : -len(tail)], self.expression.type)
 
 
-# The keys, in a pooled connection's `info`, of its cursor (SQLite) and of
-# the names of the statements prepared on it (PostgreSQL). The pool empties
+# The keys, in a pooled connection's `info`, of its cursor (SQLite's, and a
+# PostgreSQL write's) and of the names of the statements prepared on it (a
+# PostgreSQL read's). The pool empties
 # `info` when it replaces the driver's connection.
 _CURSOR = "prebuilt.cursor"
 _PREPARED = "prebuilt.prepared"
@@ -264,7 +265,9 @@ def _run_on_libpq(
     adapters = Transformer.from_context(driver)
     encoding = adapters.encoding
     values = adapters.dump_sequence(arguments, [PyFormat.TEXT] * len(arguments))
-    prepared: set[bytes] = pooled.info.setdefault(_PREPARED, set())
+    prepared: set[bytes] | None = pooled.info.get(_PREPARED)
+    if prepared is None:
+        prepared = pooled.info[_PREPARED] = set()
     if name not in prepared:
         _prepare(pgconn, name, sql, encoding)
         prepared.add(name)

@@ -10,6 +10,7 @@ reason, except under `CI=true`, where it fails them.
 import os
 import uuid
 
+import psycopg
 import pytest
 from redis import Redis
 from redis.exceptions import RedisError
@@ -62,6 +63,13 @@ class PostgresServer:
 
     def close(self) -> None:
         self.admin.dispose()
+
+
+def admin_session(url: str) -> psycopg.Connection:
+    """A psycopg session of its own on the PostgreSQL database at `url` (a
+    SQLAlchemy URL), in autocommit: for what a test does beside the app."""
+    plain = make_url(url).set(drivername="postgresql")
+    return psycopg.connect(plain.render_as_string(hide_password=False), autocommit=True)
 
 
 def redis_server(url: str = REDIS_URL) -> Redis:

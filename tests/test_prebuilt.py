@@ -4,7 +4,6 @@ refuse statements they cannot run as compiled once, and fail as SQLAlchemy fails
 import psycopg
 import pytest
 from sqlalchemy import DateTime, Float, bindparam, column, func, select, table
-from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, OperationalError, ProgrammingError
 
 import auth
@@ -12,6 +11,7 @@ import queries
 from db import db, error_code, read_engine
 from models import ItemModel, StoreModel, UserModel
 from prebuilt import Prebuilt, PrebuiltColumn
+from tests.backends import admin_session
 from tests.helpers import create_item, create_store, link, signed_in
 
 
@@ -163,12 +163,6 @@ def test_a_write_transaction_rolled_back_leaves_its_reads_working(postgres_app):
 
             assert statement.rows(connection, params) == first
             assert first[0][1] == "ann"
-
-
-def admin_session(url: str) -> psycopg.Connection:
-    """A session of its own on the database at `url` (in autocommit)."""
-    plain = make_url(url).set(drivername="postgresql")
-    return psycopg.connect(plain.render_as_string(hide_password=False), autocommit=True)
 
 
 @pytest.mark.parametrize(

@@ -7,12 +7,11 @@ PostgreSQL, SQLite's trace callback), so transaction control and pings are seen.
 
 from collections import Counter
 
-import psycopg
 import pytest
-from sqlalchemy.engine import make_url
 
 from bench.wire import statements_sent
 from db import db, engines, read_engine
+from tests.backends import admin_session
 from tests.helpers import link, signed_in
 
 
@@ -176,8 +175,7 @@ def test_a_connection_its_server_closed_is_replaced_before_use(
     requests: the next request is served, not a 503, without a pre-ping."""
     client = postgres_app.test_client()
     headers = signed_in(client, "ann")
-    url = make_url(fresh_postgres).set(drivername="postgresql")
-    admin = psycopg.connect(url.render_as_string(hide_password=False), autocommit=True)
+    admin = admin_session(fresh_postgres)
     request.addfinalizer(admin.close)
     others = (
         "SELECT pid FROM pg_stat_activity "
